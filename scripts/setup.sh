@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh Debian bookworm machine (run as root, or with sudo available).
+# Installs the FAUST compiler, JUCE, SCons, the plugin build dependencies and the Python package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(faust libfaust2 juce-modules-source juce-tools scons g++ cmake ninja-build
+  libasound2-dev libfreetype-dev libfontconfig1-dev libx11-dev libxrandr-dev libxinerama-dev
+  libxcursor-dev libxext-dev libgl-dev libcurl4-openssl-dev libflac-dev libvorbis-dev)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# torch first and pinned: any other torch spec may pull a multi-GB CUDA build.
+python3 -m pip install -q "torch==2.13.0"
+python3 -m pip install -q -e ".[test]"
