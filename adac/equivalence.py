@@ -1,0 +1,124 @@
+"""Equivalence check: the compiled FAUST render against FLAMO's own response.
+
+The reference is FLAMO's time response in float64 with ``alias_decay_db = 0``
+and an ``nfft`` well beyond the compared length. FLAMO's time response is
+circular over ``nfft`` samples, so a response that has not decayed by then
+folds its tail onto its start; :func:`flamo_reference` refuses an ``nfft``
+whose last quarter still carries more than ``alias_tolerance`` x peak, so
+aliasing can neither hide nor fake an error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import AdacError
+
+
+@dataclass
+class PrecisionReport:
+    precision: str
+    errors: np.ndarray  # (n_out, n_in) max abs error per path
+    peak: float
+
+    @property
+    def max_relative_error(self) -> float:
+        return float(self.errors.max() / self.peak) if self.peak > 0 else float(self.errors.max())
+
+    def paths(self) -> list[dict]:
+        return [{"out": m, "in": n, "max_abs_error": float(self.errors[m, n]),
+                 "relative_error": float(self.errors[m, n] / self.peak) if self.peak else float(self.errors[m, n])}
+                for m in range(self.errors.shape[0]) for n in range(self.errors.shape[1])]
+
+
+@dataclass
+class VerifyReport:
+    fs: int
+    n_samples: int
+    nfft: int
+    reports: dict[str, PrecisionReport] = field(default_factory=dict)
+    reference: np.ndarray | None = None
+    renders: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __getitem__(self, precision: str) -> PrecisionReport:
+        return self.reports[precision]
+
+    def summary(self) -> str:
+        return ", ".join(f"{p}: max error {r.max_relative_error:.3g} x peak" for p, r in self.reports.items())
+
+
+def flamo_reference(model_or_config, n_samples: int, nfft: int | None = None, alias_tolerance: float = 1e-12) -> tuple[np.ndarray, int]:
+    """FLAMO's float64 impulse responses, shape ``(n_samples, n_out, n_in)``, and the nfft used."""
+    import torch
+    from flamo.processor import system
+
+    from .flamo_frontend import analysis_view
+    from .flamo_rebuild import json_to_flamo
+
+    nfft = int(nfft or 1 << int(np.ceil(np.log2(4 * n_samples))))
+    if nfft < n_samples:
+        raise AdacError(f"verify: nfft ({nfft}) must be at least n_samples ({n_samples})")
+    if isinstance(model_or_config, dict):
+        model = json_to_flamo(model_or_config, dtype=torch.float64, nfft=nfft, alias_decay_db=0.0)
+        view = None
+    else:
+        model = model_or_config
+        view = analysis_view(model, dtype=torch.float64, nfft=nfft, alias_decay_db=0.0)
+    shell = model if isinstance(model, system.Shell) else system.Shell(model)
+    if view is None:
+        h = shell.get_time_response(identity=True)
+    else:
+        with view:
+            h = shell.get_time_response(identity=True)
+    h = h[0].detach().numpy()
+    if h.ndim == 2:
+        h = h[:, :, None]
+    peak = np.abs(h).max()
+    tail = np.abs(h[3 * nfft // 4:]).max()
+    if peak > 0 and tail > alias_tolerance * peak:
+        raise AdacError(f"verify: the FLAMO response has not decayed within nfft = {nfft} samples (last quarter at "
+                        f"{tail / peak:.2e} x peak): circular time aliasing would distort the reference; use a larger nfft")
+    return h[:n_samples], nfft
+
+
+def verify(model_or_config, fs: int | None = None, n_samples: int = 8192, *, precisions=("float32", "double"),
+           nfft: int | None = None, controls=None, fractional_order: int | None = None, keep_signals: bool = False) -> VerifyReport:
+    """Render the generated ``.dsp`` for real and compare it with FLAMO, sample by sample.
+
+    Args:
+        model_or_config: a FLAMO model or an IR document.
+        fs: sample rate (required for a model; an IR carries its own).
+        n_samples: length compared.
+        precisions: FAUST renders to make: ``"float32"`` (default FAUST) and/or ``"double"`` (``-double``).
+        nfft: FLAMO's FFT size for the reference (default: next power of two >= 4 x n_samples).
+
+    Returns:
+        VerifyReport with per-path max abs errors for each precision (``report["double"].paths()``).
+    """
+    from .faust_backend import json_to_faust
+    from .render import render_impulse_responses
+
+    if isinstance(model_or_config, dict):
+        config = model_or_config
+    else:
+        from .flamo_frontend import flamo_to_json
+
+        if fs is None:
+            raise AdacError("verify: fs is required when verifying a model")
+        config = flamo_to_json(model_or_config, fs)
+    fs = config["fs"]
+    kwargs = {} if fractional_order is None else {"fractional_order": fractional_order}
+    code = json_to_faust(config, controls, **kwargs)
+    reference, nfft = flamo_reference(model_or_config, n_samples, nfft)
+    report = VerifyReport(fs=fs, n_samples=n_samples, nfft=nfft, reference=reference if keep_signals else None)
+    peak = float(np.abs(reference).max())
+    for precision in precisions:
+        rendered = render_impulse_responses(code, fs, n_samples, double=(precision == "double"))
+        if rendered.shape != reference.shape:
+            raise AdacError(f"verify: rendered shape {rendered.shape} differs from FLAMO's {reference.shape}")
+        errors = np.abs(rendered - reference).max(axis=0)
+        report.reports[precision] = PrecisionReport(precision, errors, peak)
+        if keep_signals:
+            report.renders[precision] = rendered
+    return report

@@ -1,0 +1,349 @@
+"""FAUST backend: IR -> FAUST source. Reads only the IR.
+
+Each IR node kind is one row of :data:`EMITTERS`. Every node becomes one FAUST
+definition named ``n<id>_<path>``: the ``n<digits>_`` prefix keeps generated
+names unique and clear of FAUST keywords and library prefixes (``process``,
+``ma``, ``fi``, ``de``, ...) whatever the model's attribute names are. Helper
+definitions are inlined with an ``adac_`` prefix, so the ``.dsp`` is
+self-contained (only ``stdfaust.lib`` is imported).
+
+Loops: FLAMO's ``Recursion`` is the closed loop ``y = F(x + G y)`` with no
+implicit delay, while FAUST's ``A ~ B`` delays the feedback by one sample. The
+sample is taken back *per loop* from a delay element inside that loop: a
+uniform one-sample delay commutes with every LTI block, so removing one sample
+from a delay on the loop's path (all channels) and letting ``~`` add it back is
+exact. A delay in the feedback path is preferred; a delay in the feedforward
+path works too, with the loop input pre-delayed by one sample. A loop without
+such a delay is delay-free and refused.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import __version__
+from .errors import AdacError
+from .fractional import DEFAULT_ORDER, lagrange
+from .ir import validate_ir
+
+HELPERS = """\
+// y = b0 x + b1 x' + b2 x'' - a1 y' - a2 y'' (direct form I; na1 = -a1, na2 = -a2)
+adac_biquad(b0, b1, b2, na1, na2) = (_ <: *(b0), (mem : *(b1)), (mem : mem : *(b2)) :> _)
+                                    : (+ ~ (_ <: *(na1), (mem : *(na2)) :> _));
+// sum of the loop feedback (first n inputs) and the external input (last n)
+adac_loopsum(n) = ro.interleave(n, 2) : par(i, n, +);
+"""
+
+
+def number(value: float) -> str:
+    """A FAUST float literal that round-trips the float64 value exactly."""
+    text = repr(float(value))
+    mantissa, _, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + ("e" + exponent if exponent else "")
+
+
+def identifier(text: str) -> str:
+    return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", text)).strip("_")[:48]
+
+
+def comment(text: str) -> str:
+    """Text safe inside a FAUST line comment."""
+    return re.sub(r"[^\x20-\x7e]", "?", str(text))[:200]
+
+
+def string_literal(text: str) -> str:
+    """Text safe inside a FAUST string literal (labels, metadata)."""
+    return re.sub(r'[^A-Za-z0-9 _.,:;()+\-/]', "_", str(text))[:120]
+
+
+@dataclass
+class EmitContext:
+    """State of one emission: definitions written so far and options.
+
+    ``loop_decay``: a FAUST expression for a per-sample gain applied to every
+    delay inside a loop (gamma^d for a delay of d samples); the rt60 control
+    sets it. ``fractional_order``: Lagrange order for fractional delays.
+    """
+
+    fractional_order: int = DEFAULT_ORDER
+    loop_decay: str | None = None
+    definitions: list[str] = field(default_factory=list)
+    loop_depth: int = 0
+
+    def define(self, node: dict, expr: str) -> str:
+        name = f"{node['id']}_{identifier(node.get('path') or node['kind'])}".rstrip("_")
+        self.definitions.append(f"// {comment(node.get('path') or '<root>')}: {node['kind']} {node['in']}->{node['out']}\n"
+                                f"{name} = {expr};")
+        return name
+
+    def decay(self, samples: float) -> str:
+        """Factor ``gamma^d`` for a delay inside a loop, or '' when no rt60 control is active."""
+        if self.loop_decay is None or self.loop_depth == 0 or samples == 0:
+            return ""
+        return f" : *(pow({self.loop_decay}, {number(samples)}))"
+
+
+# ---------------------------------------------------------------------------
+# building blocks
+# ---------------------------------------------------------------------------
+
+
+def _delay_expr(samples: float, ctx: EmitContext) -> str:
+    if samples == 0:
+        return "_"
+    if samples == round(samples):
+        return f"@({int(round(samples))}){ctx.decay(samples)}"
+    base, taps = lagrange(float(samples), ctx.fractional_order)
+    terms = [f"*({number(t)})" if k == 0 else f"(@({k}) : *({number(t)}))" for k, t in enumerate(taps)]
+    pre = f"@({base}) : " if base else ""
+    return f"({pre}(_ <: {', '.join(terms)} :> _){ctx.decay(samples)})"
+
+
+def _gain_expr(g: float) -> str | None:
+    """None for a zero gain (the path is cut)."""
+    if g == 0:
+        return None
+    return "_" if g == 1 else f"*({number(g)})"
+
+
+def _rows(paths: list[list[str | None]], n_in: int) -> str:
+    """MIMO block from per-path expressions ``paths[out][in]`` (None = no path)."""
+    rows = []
+    for row in paths:
+        if all(p is None for p in row):
+            rows.append(f"(si.block({n_in}), 0)")
+        else:
+            rows.append("(" + ", ".join(p if p is not None else "!" for p in row) + " :> _)")
+    if n_in == 1 and len(rows) == 1:
+        return rows[0]
+    return f"(si.bus({n_in}) <: {', '.join(rows)})"
+
+
+def _diagonal(paths: list[str | None]) -> str:
+    return "(" + ", ".join(p if p is not None else "*(0.0)" for p in paths) + ")"
+
+
+def _fir_expr(taps: np.ndarray, ctx: EmitContext) -> str | None:
+    terms = []
+    for k, h in enumerate(taps):
+        if h == 0:
+            continue
+        delay = _delay_expr(float(k), ctx)
+        gain = _gain_expr(float(h))
+        terms.append(gain if delay == "_" else (delay if gain == "_" else f"({delay} : {gain})"))
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else f"(_ <: {', '.join(terms)} :> _)"
+
+
+def _sos_expr(sections: np.ndarray) -> str | None:
+    """Cascade of normalised sections, shape (K, 6); None if the numerator vanishes."""
+    stages = []
+    for b0, b1, b2, _a0, a1, a2 in sections:
+        if b0 == b1 == b2 == 0:
+            return None
+        if a1 == a2 == 0 and b1 == b2 == 0:
+            if b0 != 1:
+                stages.append(f"*({number(b0)})")
+            continue
+        stages.append(f"adac_biquad({number(b0)}, {number(b1)}, {number(b2)}, {number(-a1)}, {number(-a2)})")
+    return "(" + " : ".join(stages) + ")" if stages else "_"
+
+
+# ---------------------------------------------------------------------------
+# emitters: one per IR kind
+# ---------------------------------------------------------------------------
+
+
+def emit_series(node, ctx):
+    return "(" + " : ".join(emit(c, ctx) for c in node["children"]) + ")"
+
+
+def emit_parallel(node, ctx):
+    a, b = (emit(c, ctx) for c in node["children"])
+    if node["sum_output"]:
+        return f"(si.bus({node['in']}) <: {a}, {b} :> si.bus({node['out']}))"
+    return f"(si.bus({node['in']}) <: {a}, {b})"
+
+
+def emit_recursion(node, ctx):
+    n_in = node["in"]
+    ctx.loop_depth += 1
+    try:
+        feedback = take_unit_delay(node["feedback"])
+        if feedback is not None:
+            f, g = emit(node["feedforward"], ctx), emit(feedback, ctx)
+            return f"((adac_loopsum({n_in}) : {f}) ~ {g})"
+        feedforward = take_unit_delay(node["feedforward"])
+        if feedforward is not None:
+            f, g = emit(feedforward, ctx), emit(node["feedback"], ctx)
+            return f"(par(i, {n_in}, mem) : ((adac_loopsum({n_in}) : {f}) ~ {g}))"
+    finally:
+        ctx.loop_depth -= 1
+    raise AdacError(f"{node.get('path') or '<root>'}: delay-free loop: neither the feedback nor the feedforward path has a "
+                    "delay of at least one sample on every channel, so the loop cannot run sample by sample")
+
+
+def emit_delay(node, ctx):
+    samples = np.asarray(node["samples"], dtype=float)
+    if node["diagonal"]:
+        return _diagonal([_delay_expr(d, ctx) for d in samples])
+    return _rows([[_delay_expr(d, ctx) for d in row] for row in samples], node["in"])
+
+
+def emit_gain(node, ctx):
+    if node["diagonal"]:
+        return _diagonal([_gain_expr(g) for g in node["gains"]])
+    return _rows([[_gain_expr(g) for g in row] for row in node["matrix"]], node["in"])
+
+
+def emit_householder(node, ctx):
+    # U x = x - 2 u (u^T x): O(N) instead of the dense O(N^2) product.
+    n, u = node["in"], node["u"]
+    dot = "(" + ", ".join(_gain_expr(x) or "!" for x in u) + " :> _)" if any(u) else f"(si.block({n}), 0)"
+    spread = "(_ <: " + ", ".join(f"*({number(2 * x)})" for x in u) + ")"
+    return f"(si.bus({n}) <: si.bus({n}), ({dot} : {spread}) : ro.interleave({n}, 2) : par(i, {n}, -))"
+
+
+def emit_fir(node, ctx):
+    taps = np.asarray(node["taps"], dtype=float)
+    if node["diagonal"]:
+        return _diagonal([_fir_expr(taps[:, n], ctx) for n in range(node["in"])])
+    return _rows([[_fir_expr(taps[:, m, n], ctx) for n in range(node["in"])] for m in range(node["out"])], node["in"])
+
+
+def emit_sos(node, ctx):
+    sections = np.asarray(node["sections"], dtype=float)
+    if node["diagonal"]:
+        return _diagonal([_sos_expr(sections[:, :, n]) for n in range(node["in"])])
+    return _rows([[_sos_expr(sections[:, :, m, n]) for n in range(node["in"])] for m in range(node["out"])], node["in"])
+
+
+def _gain_delay_expr(g: float, d: float, ctx) -> str | None:
+    gain = _gain_expr(g)
+    if gain is None:
+        return None
+    delay = _delay_expr(d, ctx)
+    return gain if delay == "_" else (delay if gain == "_" else f"({delay} : {gain})")
+
+
+def emit_gain_delay(node, ctx):
+    gains, samples = np.asarray(node["gains"], float), np.asarray(node["samples"], float)
+    if node["diagonal"]:
+        return _diagonal([_gain_delay_expr(g, d, ctx) for g, d in zip(gains, samples)])
+    return _rows([[_gain_delay_expr(g, d, ctx) for g, d in zip(gr, dr)] for gr, dr in zip(gains, samples)], node["in"])
+
+
+EMITTERS: dict[str, Callable[[dict, EmitContext], str]] = {
+    "series": emit_series,
+    "parallel": emit_parallel,
+    "recursion": emit_recursion,
+    "delay": emit_delay,
+    "gain": emit_gain,
+    "householder": emit_householder,
+    "fir": emit_fir,
+    "sos": emit_sos,
+    "gain_delay": emit_gain_delay,
+}
+
+
+def emit(node: dict, ctx: EmitContext) -> str:
+    return ctx.define(node, EMITTERS[node["kind"]](node, ctx))
+
+
+# ---------------------------------------------------------------------------
+# loop compensation: take one sample out of a delay on every channel of a path
+# ---------------------------------------------------------------------------
+
+
+def _shorter(node: dict) -> dict | None:
+    kind = node["kind"]
+    if kind in ("delay", "gain_delay"):
+        samples = np.asarray(node["samples"], dtype=float)
+        if samples.min() < 1:
+            return None
+        out = copy.deepcopy(node)
+        out["samples"] = (samples - 1).tolist()
+        return out
+    if kind == "fir":
+        taps = np.asarray(node["taps"], dtype=float)
+        if taps.shape[0] < 2 or np.any(taps[0] != 0):
+            return None
+        out = copy.deepcopy(node)
+        out["taps"] = taps[1:].tolist()
+        return out
+    if kind == "series":
+        # the child with the longest shortest delay keeps the most room for interpolators
+        candidates = [(i, _shorter(c)) for i, c in enumerate(node["children"])]
+        candidates = [(i, c) for i, c in candidates if c is not None]
+        if not candidates:
+            return None
+        i, child = max(candidates, key=lambda ic: _min_delay(node["children"][ic[0]]))
+        out = copy.copy(node)
+        out["children"] = list(node["children"])
+        out["children"][i] = child
+        return out
+    if kind == "parallel":
+        children = [_shorter(c) for c in node["children"]]
+        if any(c is None for c in children):
+            return None
+        out = copy.copy(node)
+        out["children"] = children
+        return out
+    return None
+
+
+def _min_delay(node: dict) -> float:
+    if "samples" in node:
+        return float(np.min(node["samples"]))
+    return 1.0
+
+
+def take_unit_delay(node: dict) -> dict | None:
+    """``node`` with one sample of delay removed from every channel, or None if it has none to give."""
+    return _shorter(node)
+
+
+# ---------------------------------------------------------------------------
+
+
+def json_to_faust(config: dict, controls: dict | None = None, *, fractional_order: int = DEFAULT_ORDER) -> str:
+    """FAUST source for an IR.
+
+    Args:
+        config: IR document (validated here).
+        controls: macro-controls (rt60, dry_wet, pre_delay); see :mod:`adac.controls`.
+        fractional_order: odd Lagrange order for fractional delays.
+
+    Returns:
+        str: a self-contained ``.dsp`` whose ``process`` has the IR's input and output channels.
+    """
+    validate_ir(config, source=f"IR of {config.get('name', '?')!r}" if isinstance(config, dict) else "IR")
+    if fractional_order < 1 or fractional_order % 2 == 0:
+        raise AdacError(f"fractional_order must be a positive odd integer, got {fractional_order}")
+    ctx = EmitContext(fractional_order=fractional_order)
+    wrap = None
+    if controls:
+        from .controls import prepare_controls  # the macro-controls issue plugs in here
+
+        wrap = prepare_controls(config, controls, ctx)
+    model = emit(config["graph"], ctx)
+    process = wrap(model) if wrap else model
+    name = string_literal(config["name"])
+    header = [
+        f'declare name "{name}";',
+        f'declare adac_version "{__version__}";',
+        f'declare adac_ir_version "{config["version"]}";',
+        f"// generated by adac from the IR of {comment(config['name'])}: fs = {config['fs']} Hz, "
+        f"{config['input_channels']} in, {config['output_channels']} out",
+        'import("stdfaust.lib");',
+        "",
+        HELPERS,
+    ]
+    return "\n".join(header + ctx.definitions + ["", f"process = {process};", ""])
