@@ -31,7 +31,20 @@ from .fractional import DEFAULT_ORDER, lagrange
 from .ir import validate_ir
 
 HELPERS = """\
-// y = b0 x + b1 x' + b2 x'' - a1 y' - a2 y'' (direct form I; na1 = -a1, na2 = -a2)
+// Second-order section as a topology-preserving state-variable filter (Zavalishin/Simper):
+// low coefficient sensitivity, so low-frequency, high-Q sections stay accurate in float32.
+// a1 = 1/(1 + g(g + k)), a2 = g a1, a3 = g a2; y = c0 v0 + c1 v1 + c2 v2.
+adac_svf(a1, a2, a3, c0, c1, c2) = (tick ~ (_, _)) : (!, !, _)
+with {
+  tick(ic1, ic2, v0) = 2 * v1 - ic1, 2 * v2 - ic2, c0 * v0 + c1 * v1 + c2 * v2
+  with {
+    v3 = v0 - ic2;
+    v1 = a1 * ic1 + a2 * v3;
+    v2 = ic2 + a2 * ic1 + a3 * v3;
+  };
+};
+// y = b0 x + b1 x' + b2 x'' - a1 y' - a2 y'' (direct form I; na1 = -a1, na2 = -a2), for
+// sections an SVF cannot represent (a pole on or outside the unit circle).
 adac_biquad(b0, b1, b2, na1, na2) = (_ <: *(b0), (mem : *(b1)), (mem : mem : *(b2)) :> _)
                                     : (+ ~ (_ <: *(na1), (mem : *(na2)) :> _));
 // sum of the loop feedback (first n inputs) and the external input (last n)
@@ -142,17 +155,41 @@ def _fir_expr(taps: np.ndarray, ctx: EmitContext) -> str | None:
     return terms[0] if len(terms) == 1 else f"(_ <: {', '.join(terms)} :> _)"
 
 
+def svf_parameters(section) -> tuple[float, ...] | None:
+    """TPT state-variable realisation ``(a1, a2, a3, c0, c1, c2)`` of a normalised section.
+
+    Every section with both poles strictly inside the unit circle maps exactly:
+    with ``g^2 = (1 + a1 + a2) / (1 - a1 + a2)`` and ``k = 2 (1 - a2) / (g (1 - a1 + a2))``
+    its denominator is the bilinear SVF's, and the numerator splits into low-,
+    band- and high-pass outputs. Returns None when no SVF exists.
+    """
+    b0, b1, b2, _a0, a1, a2 = (float(v) for v in section)
+    if not (abs(a2) < 1 and abs(a1) < 1 + a2):
+        return None
+    g = ((1 + a1 + a2) / (1 - a1 + a2)) ** 0.5
+    k = 2 * (1 - a2) / (g * (1 - a1 + a2))
+    scale = 4 / (1 - a1 + a2)  # the SVF denominator's a0
+    nb0, nb1, nb2 = b0 * scale, b1 * scale, b2 * scale
+    m_lp, m_bp, m_hp = (nb0 + nb1 + nb2) / (4 * g * g), (nb0 - nb2) / (2 * g), (nb0 - nb1 + nb2) / 4
+    c1 = 1 / (1 + g * (g + k))
+    return c1, g * c1, g * g * c1, m_hp, m_bp - k * m_hp, m_lp - m_hp
+
+
+def _section_expr(section) -> str:
+    b0, b1, b2, _a0, a1, a2 = (float(v) for v in section)
+    if a1 == a2 == 0:
+        return _fir_expr(np.array([b0, b1, b2]), EmitContext()) or "*(0.0)"
+    svf = svf_parameters(section)
+    if svf is not None:
+        return "adac_svf(" + ", ".join(number(v) for v in svf) + ")"
+    return f"adac_biquad({number(b0)}, {number(b1)}, {number(b2)}, {number(-a1)}, {number(-a2)})"
+
+
 def _sos_expr(sections: np.ndarray) -> str | None:
     """Cascade of normalised sections, shape (K, 6); None if the numerator vanishes."""
-    stages = []
-    for b0, b1, b2, _a0, a1, a2 in sections:
-        if b0 == b1 == b2 == 0:
-            return None
-        if a1 == a2 == 0 and b1 == b2 == 0:
-            if b0 != 1:
-                stages.append(f"*({number(b0)})")
-            continue
-        stages.append(f"adac_biquad({number(b0)}, {number(b1)}, {number(b2)}, {number(-a1)}, {number(-a2)})")
+    if any(s[0] == s[1] == s[2] == 0 for s in sections):
+        return None
+    stages = [e for e in (_section_expr(s) for s in sections) if e != "_"]
     return "(" + " : ".join(stages) + ")" if stages else "_"
 
 

@@ -65,10 +65,32 @@ def _reconfigure(model: nn.Module, *, dtype=None, nfft=None, alias_decay_db=None
     for target in targets:
         if dtype is not None:
             target.set_dtype(dtype)
+            _set_mapping_dtype(target, dtype)
         if nfft is not None:
             target.set_nfft(nfft)
         if alias_decay_db is not None:
             target.set_alias_decay_db(alias_decay_db)
+    _invalidate_memoized_responses(model)
+
+
+def _invalidate_memoized_responses(model: nn.Module) -> None:
+    # FLAMO memoises each module's freq_response by (id(param), param._version);
+    # set_nfft/set_dtype do not invalidate it, so a response computed before would
+    # be served at the new nfft or dtype. An in-place multiply by one bumps the
+    # version and keeps every bit (including the sign of zeros).
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, dsp.DSP):
+                module.param.mul_(1)
+
+
+def _set_mapping_dtype(model: nn.Module, dtype) -> None:
+    # FLAMO's set_dtype does not reach the ScatteringMapping of Scattering/VelvetNoise
+    # matrices, which casts to its own dtype attribute.
+    for module in model.modules():
+        mapping = getattr(module, "map_filter", None)
+        if mapping is not None and hasattr(mapping, "dtype"):
+            mapping.dtype = dtype
 
 
 @contextlib.contextmanager
@@ -319,13 +341,13 @@ def _module_state(module: nn.Module) -> dict:
     """Random state drawn at construction that the round trip must restore."""
     mapping = getattr(module, "map_filter", None)
     if mapping is not None and hasattr(mapping, "shifts"):
-        return {"shifts": [s.detach().to(torch.float64).tolist() for s in mapping.shifts],
+        return {"shifts": mapping.shifts.detach().to(torch.float64).tolist(),
                 "m_L": mapping.m_L.detach().to(torch.float64).tolist(),
                 "m_R": mapping.m_R.detach().to(torch.float64).tolist()}
     return {}
 
 
-def _flamo_record(module: nn.Module, row: ModuleRow, node: dict, path: str) -> dict:
+def _flamo_record(module: nn.Module, row: ModuleRow, node: dict, path: str, construct_dtype) -> dict:
     """Raw tensor, constructor args, and whether the class's own map reproduces the node."""
     from .flamo_rebuild import build_module  # the rebuilder is the judge of reproducibility
 
@@ -338,7 +360,7 @@ def _flamo_record(module: nn.Module, row: ModuleRow, node: dict, path: str) -> d
     state = _module_state(module)
     if state:
         record["state"] = state
-    settings = {"nfft": int(module.nfft), "alias_decay_db": 0.0, "dtype": torch.float64}
+    settings = {"nfft": int(module.nfft), "alias_decay_db": 0.0, "dtype": torch.float64, "construct_dtype": construct_dtype}
     twin_node = None
     try:
         twin = build_module(record, **settings)
@@ -360,8 +382,9 @@ def _flamo_record(module: nn.Module, row: ModuleRow, node: dict, path: str) -> d
 
 
 class _Walker:
-    def __init__(self):
+    def __init__(self, construct_dtype):
         self.count = 0
+        self.construct_dtype = construct_dtype
 
     def node(self, fields: dict, path: str, name: str) -> dict:
         node = {"id": f"n{self.count}", "path": path, "name": name}
@@ -405,7 +428,7 @@ class _Walker:
         _raw_param(module, path)
         fields = row.extract(module, path)
         node = self.node(fields, path, name)
-        node["flamo"] = _flamo_record(module, row, fields, path)
+        node["flamo"] = _flamo_record(module, row, fields, path, self.construct_dtype)
         return node
 
 
@@ -439,7 +462,7 @@ def flamo_to_json(model: nn.Module, fs: int, name: str = "adac_model") -> dict:
     if isinstance(model, system.Shell):
         shell = {"input_layer": _layer_name(model.get_inputLayer()), "output_layer": _layer_name(model.get_outputLayer())}
     with analysis_view(model, dtype=torch.float64, alias_decay_db=0.0), torch.no_grad():
-        graph = _Walker().walk(model, "", "model")
+        graph = _Walker(settings["dtype"]).walk(model, "", "model")
     document = {
         "format": IR_FORMAT,
         "version": IR_VERSION,

@@ -30,8 +30,17 @@ def _identity(x):
     return x
 
 
-def build_module(record: dict, *, nfft: int, alias_decay_db: float, dtype: torch.dtype, path: str = "") -> nn.Module:
-    """One FLAMO DSP module from its IR record (class, args, param, map, state)."""
+def build_module(record: dict, *, nfft: int, alias_decay_db: float, dtype: torch.dtype,
+                 construct_dtype: torch.dtype | None = None, path: str = "") -> nn.Module:
+    """One FLAMO DSP module from its IR record (class, args, param, map, state).
+
+    The module is constructed in ``construct_dtype`` (the exported model's dtype:
+    some classes compute constants such as centre frequencies at construction)
+    and then cast to ``dtype``, exactly as the frontend saw the original.
+    """
+    from .flamo_frontend import _set_mapping_dtype
+
+    construct_dtype = construct_dtype or dtype
     from .flamo_frontend import MODULES  # the same registry decides which classes exist
 
     cls_name = record["class"]
@@ -46,24 +55,27 @@ def build_module(record: dict, *, nfft: int, alias_decay_db: float, dtype: torch
     kwargs["size"] = tuple(kwargs["size"])
     for key in ("m_L", "m_R"):
         if isinstance(kwargs.get(key), torch.Tensor):
-            kwargs[key] = kwargs[key].to(dtype)
-    kwargs.update({"nfft": nfft, "alias_decay_db": alias_decay_db, "dtype": dtype, "device": "cpu"})
+            kwargs[key] = kwargs[key].to(construct_dtype)
+    kwargs.update({"nfft": nfft, "alias_decay_db": alias_decay_db, "dtype": construct_dtype, "device": "cpu"})
     kwargs = {k: v for k, v in kwargs.items() if k in accepted}
     module = cls(**kwargs)
     state = record.get("state")
     if state:
         mapping = module.map_filter
-        mapping.shifts = [torch.tensor(s, dtype=mapping.shifts[0].dtype) for s in state["shifts"]]
+        mapping.shifts = torch.tensor(state["shifts"], dtype=mapping.shifts.dtype)
         mapping.m_L = torch.tensor(state["m_L"], dtype=mapping.m_L.dtype)
         mapping.m_R = torch.tensor(state["m_R"], dtype=mapping.m_R.dtype)
         module.get_freq_response()
         module.get_freq_convolve()
     if record["map"] == "baked":
         module.map = _identity
-    param = torch.tensor(record["param"], dtype=dtype)
+    param = torch.tensor(record["param"], dtype=construct_dtype)
     if tuple(param.shape) != tuple(module.param.shape):
         raise AdacError(f"{path}: {cls_name} param has shape {tuple(param.shape)}, the constructor makes {tuple(module.param.shape)}")
     module.assign_value(param)
+    if dtype != construct_dtype:
+        module.set_dtype(dtype)
+        _set_mapping_dtype(module, dtype)
     return module
 
 
@@ -107,6 +119,7 @@ def json_to_flamo(config: dict, *, dtype: torch.dtype | None = None, nfft: int |
         "nfft": int(nfft or recorded["nfft"]),
         "alias_decay_db": float(recorded["alias_decay_db"] if alias_decay_db is None else alias_decay_db),
         "dtype": dtype or _DTYPES[recorded["dtype"]],
+        "construct_dtype": _DTYPES[recorded["dtype"]],
     }
     core = _build(config["graph"], settings)
     shell = recorded.get("shell")

@@ -32,20 +32,33 @@ def pointer(parts) -> str:
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
 
 
+def _most_specific(errors):
+    """The error that says most: inside oneOf/anyOf, the branch whose ``kind`` matched, deepest first."""
+
+    def score(error):
+        wrong_kind = error.validator == "const" and list(error.absolute_path)[-1:] == ["kind"]
+        return (not wrong_kind, len(error.absolute_path))
+
+    best = max(errors, key=score)
+    while best.context:
+        inner = max(best.context, key=score)
+        if score(inner) < score(best) and best.validator not in ("oneOf", "anyOf"):
+            break
+        best = inner
+    return best
+
+
 def check_schema(document: Any, schema_name: str, source: str = "document") -> None:
-    """Validate against a JSON Schema; the error names the pointer of the deepest bad field."""
+    """Validate against a JSON Schema; the error names the pointer of the most specific bad field."""
     import jsonschema
 
-    schema = load_schema(schema_name)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(load_schema(schema_name))
     errors = list(validator.iter_errors(document))
     if not errors:
         return
-    best = jsonschema.exceptions.best_match(errors)
-    # oneOf errors hide the real cause: report the deepest one underneath.
-    deepest = max((e for e in best.context or [best]), key=lambda e: len(e.absolute_path), default=best)
-    err = deepest if len(deepest.absolute_path) >= len(best.absolute_path) else best
-    raise SchemaError(f"{source}: {pointer(list(err.absolute_path)) or '/'}: {err.message}")
+    err = _most_specific(errors)
+    message = err.message if len(err.message) <= 240 else err.message[:240] + "..."
+    raise SchemaError(f"{source}: {pointer(list(err.absolute_path)) or '/'}: {message}")
 
 
 def iter_nodes(node: dict, parts: tuple = ("graph",)) -> Iterator[tuple[dict, tuple]]:
