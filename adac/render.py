@@ -17,7 +17,9 @@ from . import toolchain
 from .fileio import write_bytes_atomic, write_text_atomic
 
 RENDER_ARCH = toolchain.FAUST_DIR / "arch" / "render.cpp"
-CXXFLAGS = ["-std=c++17", "-O2", "-DFAUSTFLOAT=double"]
+RENDER_MAIN = toolchain.FAUST_DIR / "arch" / "render_main.cpp"
+CXXFLAGS = ["-std=c++17", "-DFAUSTFLOAT=double"]
+DSP_OPT = "-O1"  # a model's own code: quick to build, and renders in milliseconds anyway
 
 
 def faust_to_cpp(dsp_code: str, *, double: bool = False, extra_flags: tuple[str, ...] = (),
@@ -38,23 +40,45 @@ def faust_to_cpp(dsp_code: str, *, double: bool = False, extra_flags: tuple[str,
         return out.read_text()
 
 
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+def _compile_object(source_text: str, name: str, flags: list[str]) -> Path:
+    """Compile C++ text to a cached object file."""
+    obj = toolchain.cache_dir() / "render" / f"{name}-{_digest(source_text, ' '.join(flags))}.o"
+    if obj.exists():
+        return obj
+    obj.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="adac-cxx-") as tmp:
+        src = Path(tmp) / f"{name}.cpp"
+        src.write_text(source_text)
+        out = Path(tmp) / f"{name}.o"
+        toolchain.run([toolchain.cxx(), *flags, "-c", str(src), "-o", str(out)], f"C++ compile of {name}")
+        write_bytes_atomic(obj, out.read_bytes())
+    return obj
+
+
 def build_renderer(dsp_code: str, *, double: bool = False, extra_flags: tuple[str, ...] = ()) -> Path:
-    """Return the path of a native renderer for ``dsp_code`` (cached)."""
-    key = hashlib.sha256(
-        "\0".join([dsp_code, str(double), " ".join(extra_flags), RENDER_ARCH.read_text(), " ".join(CXXFLAGS)]).encode()
-    ).hexdigest()[:24]
+    """Return the path of a native renderer for ``dsp_code`` (cached).
+
+    The driver (``render_main.cpp``) is compiled once; each model compiles only
+    its generated class (``render.cpp`` architecture) and links.
+    """
+    key = _digest(dsp_code, str(double), " ".join(extra_flags), RENDER_ARCH.read_text(), RENDER_MAIN.read_text(),
+                  " ".join(CXXFLAGS), DSP_OPT)
     binary = toolchain.cache_dir() / "render" / f"render-{key}"
     if binary.exists():
         return binary
+    main_obj = _compile_object(RENDER_MAIN.read_text(), "render_main", [*CXXFLAGS, "-O2"])
     cpp = faust_to_cpp(dsp_code, double=double, extra_flags=extra_flags, architecture=RENDER_ARCH)
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="adac-cxx-") as tmp:
-        src = Path(tmp) / "render.cpp"
-        write_text_atomic(src, cpp)
+    dsp_obj = _compile_object(cpp, "render_dsp", [*CXXFLAGS, DSP_OPT])
+    with tempfile.TemporaryDirectory(prefix="adac-link-") as tmp:
         tmp_bin = Path(tmp) / "render"
-        toolchain.run([toolchain.cxx(), *CXXFLAGS, str(src), "-o", str(tmp_bin)], "C++ compile of rendered DSP")
+        toolchain.run([toolchain.cxx(), str(main_obj), str(dsp_obj), "-o", str(tmp_bin)], "linking the renderer")
         write_bytes_atomic(binary, tmp_bin.read_bytes())
         os.chmod(binary, 0o755)
+    dsp_obj.unlink(missing_ok=True)  # the binary is the cache entry
     return binary
 
 
