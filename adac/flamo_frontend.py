@@ -281,23 +281,16 @@ MODULES: dict[str, ModuleRow] = {
     "parallelFilter": ModuleRow(_fir, _all, bakeable=True),
     "ScatteringMatrix": ModuleRow(_scattering, _all),
     "VelvetNoiseMatrix": ModuleRow(_scattering, _all),
-    "Biquad": ModuleRow(_sos, _last(2)),
-    "parallelBiquad": ModuleRow(_sos, _last(1)),
-    "SOSFilter": ModuleRow(_sos, _last(2)),
-    "parallelSOSFilter": ModuleRow(_sos, _last(1)),
-    "SVF": ModuleRow(_sos, _last(2)),
-    "parallelSVF": ModuleRow(_sos, _last(1)),
-    "GEQ": ModuleRow(_sos, _last(2)),
-    "parallelGEQ": ModuleRow(_sos, _last(1)),
-    "PEQ": ModuleRow(_sos, _last(2)),
-    "parallelPEQ": ModuleRow(_sos, _last(1)),
-    "AccurateGEQ": ModuleRow(_sos, _last(2)),
-    "parallelAccurateGEQ": ModuleRow(_sos, _last(1)),
     "Delay": ModuleRow(_delay, _last(2), bakeable=True),
     "parallelDelay": ModuleRow(_delay, _last(1), bakeable=True),
     "GainDelay": ModuleRow(_gain_delay, _last(2)),
     "parallelGainDelay": ModuleRow(_gain_delay, _last(1)),
 }
+# Every filter class computes its b/a sections the same way (see iir_sections): one row each,
+# MIMO (size (N_out, N_in)) and parallel (size (N,)).
+_FILTER_CLASSES = ("Biquad", "SOSFilter", "SVF", "GEQ", "PEQ", "AccurateGEQ")
+MODULES.update({name: ModuleRow(_sos, _last(2)) for name in _FILTER_CLASSES})
+MODULES.update({f"parallel{name}": ModuleRow(_sos, _last(1)) for name in _FILTER_CLASSES})
 
 # Constructor arguments that are not plain attributes of the same name.
 _SKIPPED_ARGS = {"self", "size", "device", "dtype", "map", "map_gain", "map_delay", "nfft", "alias_decay_db"}
