@@ -175,6 +175,25 @@ def svf_parameters(section) -> tuple[float, ...] | None:
     return c1, g * c1, g * g * c1, m_hp, m_bp - k * m_hp, m_lp - m_hp
 
 
+def emitted_section(section, dtype=np.float32) -> np.ndarray:
+    """The section the emitted code realises when its constants are stored in ``dtype``.
+
+    SVF sections are rebuilt from their rounded SVF constants; direct-form ones
+    from their rounded coefficients. Used by the stability certificate.
+    """
+    section = np.asarray(section, dtype=float)
+    b0, b1, b2, _a0, a1, a2 = section
+    svf = None if a1 == a2 == 0 else svf_parameters(section)
+    if svf is None:
+        return np.asarray(section.astype(dtype), dtype=float)
+    c1, c2, c3, m0, m1, m2 = (float(dtype(v)) for v in svf)
+    g = c2 / c1
+    k = (1 / c1 - 1) / g - g
+    den = np.array([1 + k * g + g * g, 2 * g * g - 2, 1 - k * g + g * g])
+    num = m0 * den + m1 * g * np.array([1.0, 0.0, -1.0]) + m2 * g * g * np.array([1.0, 2.0, 1.0])
+    return np.concatenate([num / den[0], den / den[0]])
+
+
 def _section_expr(section) -> str:
     b0, b1, b2, _a0, a1, a2 = (float(v) for v in section)
     if a1 == a2 == 0:

@@ -67,8 +67,6 @@ def build_module(record: dict, *, nfft: int, alias_decay_db: float, dtype: torch
         mapping.m_R = torch.tensor(state["m_R"], dtype=mapping.m_R.dtype)
         module.get_freq_response()
         module.get_freq_convolve()
-    if record["map"] == "baked":
-        module.map = _identity
     param = torch.tensor(record["param"], dtype=construct_dtype)
     if tuple(param.shape) != tuple(module.param.shape):
         raise AdacError(f"{path}: {cls_name} param has shape {tuple(param.shape)}, the constructor makes {tuple(module.param.shape)}")
@@ -76,6 +74,12 @@ def build_module(record: dict, *, nfft: int, alias_decay_db: float, dtype: torch
     if dtype != construct_dtype:
         module.set_dtype(dtype)
         _set_mapping_dtype(module, dtype)
+        if hasattr(module, "omega"):
+            # delay modules compute their frequency grid at construction: in float32 it would
+            # put phase errors of ~1e-7 * omega * d into a float64 reference
+            module.initialize_class()
+    if record["map"] == "baked":
+        module.map = _identity
     return module
 
 

@@ -167,3 +167,11 @@ def test_gain_delay_in_a_loop():
         lines.param[1] = lines.sample2s(torch.tensor([41.0, 53.0, 59.0]))
     model = system.Shell(_loop(lines, _matrix(3)))
     assert_equivalent(adac.verify(model, FS, 4000, nfft=1 << 15))
+
+
+def test_verify_from_the_ir_with_long_delays_and_a_long_tail():
+    """The IR path rebuilds the model in float64; a float32 frequency grid would show as a 1e-6 floor."""
+    model = fdn(8, t60=0.6, delays=[809, 877, 937, 1049, 1151, 1249, 1373, 1499], n_in=2, n_out=2)
+    ir = adac.flamo_to_json(model, FS)
+    report = adac.verify(ir, n_samples=96000, nfft=1 << 19)
+    assert_equivalent(report)

@@ -1,0 +1,255 @@
+"""Stability certificate of an IR (reads only the IR).
+
+Criterion (small gain): a loop ``y = F(x + G y)`` is stable if
+``||F(e^jw)|| * ||G(e^jw)|| < 1`` for every frequency, with ``||.||`` the
+spectral norm, evaluated on the constants the emitted code stores (single
+precision by default). Each path's bound is the product of its elements' norms
+along series, their sum across summed branches, ``sqrt`` of the sum of squares
+across concatenated ones; a nested loop is bounded by ``||F|| / (1 - ||F|| ||G||)``
+when its own bound is below one, else it cannot be bounded (``indeterminate``).
+One "bound" row per IR kind lives in :data:`BOUNDS`.
+
+Frequency grid: 4097 uniform points on [0, pi], plus every pole angle of every
+filter section and points just beside it (resonances peak there, between
+uniform points), then a bounded local maximiser (scipy) around the worst
+points of the loop bound. Delays and orthogonal matrices have analytic,
+frequency-independent norms; filter sections also get an exact pole check
+(a pole on or outside the unit circle anywhere is ``unstable``).
+
+Verdicts: certified-stable (bound < 1 everywhere), marginally-stable (a lossless
+loop: every element all-pass and the bound 1 within 1e-6), indeterminate,
+not-certified (bound >= 1 somewhere), unstable.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from . import __version__
+from .errors import StabilityError
+from .fileio import write_json_atomic
+from .faust_backend import emitted_section
+from .ir import check_schema, iter_nodes, validate_ir
+from .response import Realisation, response
+
+UNIFORM_POINTS = 4097
+LOSSLESS_TOLERANCE = 1e-6
+SEVERITY = ["certified-stable", "marginally-stable", "indeterminate", "not-certified", "unstable"]
+
+
+# --- bound rows: a node's norm over frequency -----------------------------------------------
+
+
+def _spectral_norm(h: np.ndarray) -> np.ndarray:
+    if h.shape[1] == 1 or h.shape[2] == 1:
+        return np.sqrt((np.abs(h) ** 2).sum(axis=(1, 2)))
+    return np.linalg.norm(h, ord=2, axis=(1, 2))
+
+
+def _leaf_bound(node, w, real, in_loop):
+    return _spectral_norm(response(node, w, real, in_loop))
+
+
+def _diag_abs(node, w, real, in_loop):
+    # diagonal nodes: the norm is the largest channel gain
+    h = response(node, w, real, in_loop)
+    return np.abs(np.diagonal(h, axis1=1, axis2=2)).max(axis=1)
+
+
+def _series_bound(node, w, real, in_loop):
+    total = np.ones(len(w))
+    for child in node["children"]:
+        total = total * bound(child, w, real, in_loop)
+    return total
+
+
+def _parallel_bound(node, w, real, in_loop):
+    a, b = (bound(c, w, real, in_loop) for c in node["children"])
+    return a + b if node["sum_output"] else np.sqrt(a * a + b * b)
+
+
+def _recursion_bound(node, w, real, in_loop):
+    f = bound(node["feedforward"], w, real, True)
+    g = bound(node["feedback"], w, real, True)
+    loop = f * g
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(loop < 1, f / (1 - loop), np.inf)
+
+
+def _diagonal_or_leaf(node, w, real, in_loop):
+    return (_diag_abs if node.get("diagonal") else _leaf_bound)(node, w, real, in_loop)
+
+
+BOUNDS: dict[str, Callable] = {
+    "series": _series_bound,
+    "parallel": _parallel_bound,
+    "recursion": _recursion_bound,
+    "delay": _diagonal_or_leaf,        # |e^{-jwd}| = 1 (gamma^d inside loops with an rt60 control)
+    "gain": _diagonal_or_leaf,         # frequency independent: max |g| or the matrix's spectral norm
+    "householder": _leaf_bound,        # 1 up to the rounding of u
+    "fir": _diagonal_or_leaf,
+    "sos": _diagonal_or_leaf,          # the cascade's peak gain: never counted as 1
+    "gain_delay": _diagonal_or_leaf,
+}
+
+
+def bound(node: dict, w: np.ndarray, real: Realisation, in_loop: bool = False) -> np.ndarray:
+    return BOUNDS[node["kind"]](node, w, real, in_loop)
+
+
+# --- the certificate --------------------------------------------------------------------------
+
+
+def _section_poles(node: dict, real: Realisation):
+    sections = np.asarray(node["sections"], dtype=float)
+    flat = sections.reshape(sections.shape[0], 6, -1)
+    for k in range(flat.shape[0]):
+        for c in range(flat.shape[2]):
+            _b0, _b1, _b2, _a0, a1, a2 = emitted_section(flat[k, :, c], real.dtype)
+            yield k, c, np.roots([1.0, a1, a2]) if (a1 or a2) else np.array([0.0])
+
+
+def _grid(config: dict, real: Realisation) -> np.ndarray:
+    points = [np.linspace(0.0, math.pi, UNIFORM_POINTS)]
+    for node, _ in iter_nodes(config["graph"]):
+        if node["kind"] == "sos":
+            for _k, _c, poles in _section_poles(node, real):
+                angles = np.abs(np.angle(poles))
+                for delta in (0.0, 1e-6, 1e-4, 1e-3, 1e-2):
+                    points.append(np.clip(np.concatenate([angles - delta, angles + delta]), 0, math.pi))
+    return np.unique(np.concatenate(points))
+
+
+def _leaves(node: dict, in_loop_path: str = ""):
+    if node["kind"] in ("series", "parallel"):
+        for child in node["children"]:
+            yield from _leaves(child)
+    else:
+        yield node
+
+
+def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> dict:
+    f_node, g_node = node["feedforward"], node["feedback"]
+
+    def loop_bound(w):
+        return bound(f_node, w, real, True) * bound(g_node, w, real, True)
+
+    values = loop_bound(grid)
+    elements = []
+    lossless = True
+    for leaf in list(_leaves(f_node)) + list(_leaves(g_node)):
+        norms = bound(leaf, grid, real, True)
+        finite = np.isfinite(norms).all()
+        elements.append({"path": leaf.get("path", ""), "kind": leaf["kind"],
+                         "max_norm": float(norms.max()) if finite else None})
+        if leaf["kind"] == "recursion" or not finite or np.ptp(norms) > 1e-9 or abs(norms.max() - 1) > LOSSLESS_TOLERANCE:
+            lossless = False
+    report = {"id": node["id"], "path": node.get("path", ""), "elements": elements}
+    if not np.isfinite(values).all():
+        inner = next(e["path"] for e in elements if e["max_norm"] is None)
+        report.update(verdict="indeterminate", max_bound=None, worst_frequency_hz=None, margin=None,
+                      reason=f"{inner} cannot be bounded: a nested loop whose own bound is not below one")
+        return report, 0
+    # refine around the worst grid points with a bounded local maximiser
+    order = np.argsort(values)[-8:]
+    best_w, best = float(grid[order[-1]]), float(values[order[-1]])
+    for i in order:
+        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+        if hi <= lo:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = minimize_scalar(lambda x: -float(loop_bound(np.array([x]))[0]), bounds=(lo, hi), method="bounded",
+                                  options={"xatol": 1e-12})
+        if -res.fun > best:
+            best, best_w = float(-res.fun), float(res.x)
+    if best < 1 - (LOSSLESS_TOLERANCE if lossless else 0.0):
+        verdict = "certified-stable"
+    elif lossless and abs(best - 1) <= LOSSLESS_TOLERANCE:
+        verdict = "marginally-stable"
+    else:
+        verdict = "not-certified"
+    report.update(verdict=verdict, max_bound=best, worst_frequency_hz=best_w * fs / (2 * math.pi), margin=1 - best)
+    return report, len(order)
+
+
+def certify(config: dict, controls: dict | None = None, *, precision: str = "float32",
+            fractional_order: int | None = None) -> dict:
+    """Stability certificate of an IR (see the module docstring); validated by ``schemas/cert.schema.json``.
+
+    With an rt60 control, every loop is certified at the slider's maximum, where
+    its decay is slowest: the certificate covers the whole slider range.
+    """
+    validate_ir(config, source=f"IR of {config.get('name', '?')!r}" if isinstance(config, dict) else "IR")
+    gamma, covered = 1.0, None
+    if controls:
+        from .controls import loop_gamma_range, normalise_controls
+
+        normalised = normalise_controls(controls, config)
+        gamma, covered = loop_gamma_range(normalised, config)
+    real = Realisation(dtype=np.float32 if precision == "float32" else np.float64,
+                       fractional_order=fractional_order or Realisation.fractional_order, loop_gamma=gamma)
+    grid = _grid(config, real)
+    unstable = []
+    for node, _ in iter_nodes(config["graph"]):
+        if node["kind"] == "sos":
+            for k, c, poles in _section_poles(node, real):
+                modulus = float(np.abs(poles).max())
+                if modulus >= 1:
+                    unstable.append({"path": node.get("path", ""), "section": int(k), "channel": str(c), "pole_modulus": modulus})
+    loops, refined = [], 0
+    for node, _ in iter_nodes(config["graph"]):
+        if node["kind"] == "recursion":
+            report, n = _loop_report(node, grid, real, config["fs"])
+            loops.append(report)
+            refined += n
+    verdicts = [loop["verdict"] for loop in loops] + (["unstable"] if unstable else []) or ["certified-stable"]
+    certificate = {
+        "format": "adac-certificate",
+        "version": "1.0",
+        "adac_version": __version__,
+        "ir_version": config["version"],
+        "model": config["name"],
+        "fs": config["fs"],
+        "verdict": max(verdicts, key=SEVERITY.index),
+        "precision": precision,
+        "criterion": "small gain: max over frequency of ||F|| * ||G|| < 1 for every loop y = F(x + G y), "
+                     "on the emitted constants; every filter pole strictly inside the unit circle",
+        "controls": covered,
+        "grid": {"method": f"{UNIFORM_POINTS} uniform points on [0, pi] + filter pole angles (+-1e-6..1e-2 rad) "
+                           "+ bounded local maximisation around the 8 worst points of each loop",
+                 "points": int(len(grid)), "refined": int(refined)},
+        "loops": loops,
+        "unstable_sections": unstable,
+    }
+    check_schema(certificate, "cert.schema.json", source="certificate")
+    return certificate
+
+
+def gate(certificate: dict, strict: bool = True) -> None:
+    """Refuse (StabilityError) a model that is not certified, unless ``strict`` is False."""
+    verdict = certificate["verdict"]
+    if verdict in ("certified-stable", "marginally-stable") or not strict:
+        return
+    worst = [loop for loop in certificate["loops"] if loop["verdict"] == verdict]
+    if verdict == "unstable" and certificate["unstable_sections"]:
+        s = certificate["unstable_sections"][0]
+        where = f"filter {s['path']} section {s['section']} has a pole of modulus {s['pole_modulus']:.9g}"
+    elif worst:
+        loop = worst[0]
+        where = (f"loop {loop['path']}: " + (loop.get("reason") or
+                 f"bound {loop['max_bound']:.9g} at {loop['worst_frequency_hz']:.6g} Hz (margin {loop['margin']:.3g})"))
+    else:
+        where = "see the certificate"
+    raise StabilityError(f"{certificate['model']}: stability certificate verdict '{verdict}': {where}; "
+                         "the export is refused (set strict: false in the manifest to build anyway)")
+
+
+def write_certificate(config: dict, path, controls: dict | None = None, **options) -> dict:
+    certificate = certify(config, controls, **options)
+    write_json_atomic(path, certificate)
+    return certificate
