@@ -1,11 +1,13 @@
 """Stability certificate of an IR (reads only the IR).
 
-Criterion (small gain): a loop ``y = F(x + G y)`` is stable if
-``||F(e^jw)|| * ||G(e^jw)|| < 1`` for every frequency, with ``||.||`` the
-spectral norm, evaluated on the constants the emitted code stores (single
-precision by default). Each path's bound is the product of its elements' norms
-along series, their sum across summed branches, ``sqrt`` of the sum of squares
-across concatenated ones; a nested loop is bounded by ``||F|| / (1 - ||F|| ||G||)``
+Criterion (small gain): a loop ``y = F(x + G y)`` is stable if the product of
+its elements' spectral norms stays below one at every frequency, evaluated on
+the constants the emitted code stores (single precision by default). Since
+``det(I - F G) = det(I - G F)`` the elements may be taken in any cyclic order,
+so runs of neighbouring diagonal elements (delays, per-line gains, parallel
+filters) are merged and bounded per channel: a per-line gain then offsets its
+own line's delay, not the longest one. Inside an element, series multiply,
+summed branches add, concatenated ones take ``sqrt`` of the sum of squares; a nested loop is bounded by ``||F|| / (1 - ||F|| ||G||)``
 when its own bound is below one, else it cannot be bounded (``indeterminate``).
 One "bound" row per IR kind lives in :data:`BOUNDS`.
 
@@ -124,29 +126,65 @@ def _grid(config: dict, real: Realisation) -> np.ndarray:
     return np.unique(np.concatenate(points))
 
 
-def _leaves(node: dict, in_loop_path: str = ""):
-    if node["kind"] in ("series", "parallel"):
-        for child in node["children"]:
-            yield from _leaves(child)
-    else:
-        yield node
+def _chain(node: dict) -> list[dict]:
+    """The elements of a path in signal order (nested series flattened)."""
+    if node["kind"] == "series":
+        return [leaf for child in node["children"] for leaf in _chain(child)]
+    return [node]
+
+
+def _is_diagonal(node: dict) -> bool:
+    return node["kind"] in ("delay", "gain", "sos", "fir", "gain_delay") and bool(node.get("diagonal"))
+
+
+def _groups(loop: dict) -> list[list[dict]]:
+    """Loop elements in signal order (feedback path, then feedforward), cyclically, with runs of
+    diagonal elements merged: their per-channel product is bounded exactly."""
+    elements = _chain(loop["feedback"]) + _chain(loop["feedforward"])
+    groups: list[list[dict]] = []
+    for element in elements:
+        if groups and _is_diagonal(element) and _is_diagonal(groups[-1][-1]):
+            groups[-1].append(element)
+        else:
+            groups.append([element])
+    if len(groups) > 1 and _is_diagonal(groups[0][0]) and _is_diagonal(groups[-1][-1]):
+        groups[0] = groups.pop() + groups[0]  # the loop closes: the last run meets the first
+    return groups
+
+
+def _group_bound(group: list[dict], w: np.ndarray, real: Realisation) -> np.ndarray:
+    if len(group) == 1:
+        return bound(group[0], w, real, True)
+    product = np.ones((len(w), group[0]["in"]), dtype=complex)
+    for element in group:
+        product = product * np.diagonal(response(element, w, real, True), axis1=1, axis2=2)
+    return np.abs(product).max(axis=1)
 
 
 def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> dict:
-    f_node, g_node = node["feedforward"], node["feedback"]
+    """Small-gain bound of one loop: det(I - F G) = det(I - G F) lets the elements be taken in any
+    cyclic order, so neighbouring diagonal elements (delays, per-line gains, parallel filters) are
+    merged per channel before the product of spectral norms is taken."""
+    groups = _groups(node)
 
     def loop_bound(w):
-        return bound(f_node, w, real, True) * bound(g_node, w, real, True)
+        total = np.ones(len(w))
+        for group in groups:
+            total = total * _group_bound(group, w, real)
+        return total
 
     values = loop_bound(grid)
     elements = []
     lossless = True
-    for leaf in list(_leaves(f_node)) + list(_leaves(g_node)):
-        norms = bound(leaf, grid, real, True)
+    for group in groups:
+        norms = _group_bound(group, grid, real)
         finite = np.isfinite(norms).all()
-        elements.append({"path": leaf.get("path", ""), "kind": leaf["kind"],
-                         "max_norm": float(norms.max()) if finite else None})
-        if leaf["kind"] == "recursion" or not finite or np.ptp(norms) > 1e-9 or abs(norms.max() - 1) > LOSSLESS_TOLERANCE:
+        for leaf in group:
+            leaf_norms = bound(leaf, grid, real, True)
+            elements.append({"path": leaf.get("path", ""), "kind": leaf["kind"],
+                             "max_norm": float(leaf_norms.max()) if np.isfinite(leaf_norms).all() else None})
+        if any(leaf["kind"] == "recursion" for leaf in group) or not finite or np.ptp(norms) > 1e-9 \
+                or abs(norms.max() - 1) > LOSSLESS_TOLERANCE:
             lossless = False
     report = {"id": node["id"], "path": node.get("path", ""), "elements": elements}
     if not np.isfinite(values).all():
@@ -217,8 +255,9 @@ def certify(config: dict, controls: dict | None = None, *, precision: str = "flo
         "fs": config["fs"],
         "verdict": max(verdicts, key=SEVERITY.index),
         "precision": precision,
-        "criterion": "small gain: max over frequency of ||F|| * ||G|| < 1 for every loop y = F(x + G y), "
-                     "on the emitted constants; every filter pole strictly inside the unit circle",
+        "criterion": "small gain: for every loop y = F(x + G y), the product of its elements' spectral norms "
+                     "(in cyclic order, neighbouring diagonal elements merged per channel) stays below 1 at every "
+                     "frequency, on the emitted constants; every filter pole strictly inside the unit circle",
         "controls": covered,
         "grid": {"method": f"{UNIFORM_POINTS} uniform points on [0, pi] + filter pole angles (+-1e-6..1e-2 rad) "
                            "+ bounded local maximisation around the 8 worst points of each loop",

@@ -111,7 +111,8 @@ def _delay_expr(samples: float, ctx: EmitContext) -> str:
     if samples == 0:
         return "_"
     if samples == round(samples):
-        return f"@({int(round(samples))}){ctx.decay(samples)}"
+        decay = ctx.decay(samples)
+        return f"(@({int(round(samples))}){decay})" if decay else f"@({int(round(samples))})"
     base, taps = lagrange(float(samples), ctx.fractional_order)
     terms = [f"*({number(t)})" if k == 0 else f"(@({k}) : *({number(t)}))" for k, t in enumerate(taps)]
     pre = f"@({base}) : " if base else ""

@@ -6,6 +6,7 @@
 #include <juce_audio_processors/juce_audio_processors.h>
 #include <juce_audio_utils/juce_audio_utils.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -145,7 +146,13 @@ private:
             if (c.toggle) {
                 p = new juce::AudioParameterBool(id, c.label, c.init >= 0.5f);
             } else {
-                const float step = c.step > 0.0f ? c.step : 0.0f;
+                // keep FAUST's step only if the default lies on its grid: a snapped default would not be
+                // the value the model was built for
+                float step = c.step > 0.0f ? c.step : 0.0f;
+                if (step > 0.0f) {
+                    const double k = std::round(((double) c.init - c.min) / step);
+                    if (std::abs(c.min + k * step - c.init) > 1e-6 * step) step = 0.0f;
+                }
                 p = new juce::AudioParameterFloat(id, c.label, juce::NormalisableRange<float>(c.min, c.max, step), c.init);
             }
             addParameter(p);

@@ -38,10 +38,43 @@ def test_all_linux_formats_are_built(built):
     assert standalone.is_file() and standalone.stat().st_mode & 0o111
 
 
-def test_vst3_in_pedalboard_sounds_like_flamo(built):
+def _load(built):
     import pedalboard
 
-    plugin = pedalboard.load_plugin(str(Path(built["bundles"]["VST3"]["path"])))
+    return pedalboard.load_plugin(str(Path(built["bundles"]["VST3"]["path"])))
+
+
+def test_controls_are_host_parameters(built):
+    from adac.controls import normalise_controls
+    from adac.manifest import load_manifest
+
+    plugin = _load(built)
+    expected = normalise_controls(load_manifest(ROOT / "plugins" / "AdacFDN" / "plugin.yaml").controls, load_ir(OUT / "AdacFDN.json"))
+    params = {name: plugin.parameters[name] for name in ("rt60", "dry_wet", "pre_delay")}
+    for name, param in params.items():
+        assert param.min_value == pytest.approx(expected[name]["min"], rel=1e-6), name
+        assert param.max_value == pytest.approx(expected[name]["max"], rel=1e-6), name
+        assert getattr(plugin, name) == pytest.approx(expected[name]["default"], abs=1e-3), name
+
+
+def test_a_parameter_set_in_the_host_changes_the_sound_like_the_native_render(built):
+    from adac.render import render_impulse_responses
+
+    plugin = _load(built)
+    plugin.dry_wet = 0.5
+    n = 48000
+    impulse = np.zeros((2, n), dtype=np.float32)
+    impulse[0, 0] = 1.0
+    rendered = plugin.process(impulse, 48000, buffer_size=512, reset=True)
+    code = (OUT / "AdacFDN.dsp").read_text()
+    native = render_impulse_responses(code, 48000, n, params={"/adac/dry_wet": float(plugin.dry_wet)})[:, :, 0].T
+    assert abs(plugin.dry_wet - 0.5) < 1e-3
+    assert np.abs(rendered - native).max() <= FLOAT32_TOL * np.abs(native).max()
+    plugin.dry_wet = 1.0
+
+
+def test_vst3_in_pedalboard_sounds_like_flamo(built):
+    plugin = _load(built)
     ir = load_ir(OUT / "AdacFDN.json")
     n = 48000 * 2
     reference, _ = flamo_reference(ir, n, 1 << 19)

@@ -59,18 +59,25 @@ def AdacPluginTargets(env, manifest_path, fields):
     dsp_fields = {"controls": fields.get("controls", {}), "fractional_order": fields.get("fractional_order")}
     dsp = env.AdacDSP(out.File(f"{name}.dsp"), [ir[0], _value(env, dsp_fields)])
     nodes = {"ir": ir, "dsp": dsp}
+    # the compiler itself is an input: a new adac rebuilds what it generates
+    compiler = env.Glob("#adac/*.py") + env.Glob("#schemas/*.json")
+    env.Depends(ir, compiler)
+    env.Depends(dsp, compiler)
 
     if env["ADAC_HAVE_CERT"]:
         cert_fields = {"controls": fields.get("controls", {}), "strict": fields.get("strict", True)}
         nodes["cert"] = env.AdacCert(out.File(f"{name}.cert.json"), [ir[0], _value(env, cert_fields)])
+        env.Depends(nodes["cert"], compiler)
 
     if env["ADAC_HAVE_JUCE"]:
         juce_fields = {key: fields.get(key) for key in ("name", "display_name", "identity", "formats", "faust_options")}
         juce = env.AdacJuce(out.Dir("juce"), [dsp[0], _value(env, juce_fields)])
         if "cert" in nodes:
             env.Depends(juce, nodes["cert"])  # a refused certificate stops the plugin
+        env.Depends(juce, compiler + env.Glob("#faust/arch/juce/*"))
         nodes["juce"] = juce
         nodes["plugin"] = env.AdacPlugin(out.File(f"{name}.bundles.json"), juce)
+        env.Depends(nodes["plugin"], env.Glob("#juce_template/*"))
     return nodes
 
 
