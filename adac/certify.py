@@ -34,7 +34,7 @@ from scipy.optimize import minimize_scalar
 from . import __version__
 from .errors import StabilityError
 from .fileio import write_json_atomic
-from .faust_backend import emitted_section
+from .faust_backend import emitted_section, fold_gains
 from .ir import check_schema, iter_nodes, validate_ir
 from .response import Realisation, response
 
@@ -231,6 +231,7 @@ def certify(config: dict, controls: dict | None = None, *, precision: str = "flo
         gamma, covered = loop_gamma_range(normalised, config)
     real = Realisation(dtype=np.float32 if precision == "float32" else np.float64,
                        fractional_order=fractional_order or Realisation.fractional_order, loop_gamma=gamma)
+    config = dict(config, graph=fold_gains(config["graph"]))  # the graph as emitted
     grid = _grid(config, real)
     unstable = []
     for node, _ in iter_nodes(config["graph"]):

@@ -218,6 +218,46 @@ def _sos_expr(sections: np.ndarray) -> str | None:
 # ---------------------------------------------------------------------------
 
 
+def _as_matrix(node: dict) -> np.ndarray:
+    return np.diag(node["gains"]) if node["diagonal"] else np.asarray(node["matrix"], dtype=float)
+
+
+def _foldable(a: dict, b: dict) -> bool:
+    """Two neighbouring gain nodes that one product can replace at no extra cost."""
+    if a["kind"] != "gain" or b["kind"] != "gain":
+        return False
+    if a["diagonal"] and b["diagonal"]:
+        return True
+    dense = [n for n in (a, b) if not n["diagonal"]]
+    # a diagonal folds into a dense neighbour; a structured (Hadamard) matrix keeps its fast form
+    return len(dense) == 1 and (a["diagonal"] or b["diagonal"]) and hadamard_scale(dense[0]["matrix"]) is None
+
+
+def fold_gains(node: dict) -> dict:
+    """The graph with neighbouring gain nodes of every series folded into one (recursively)."""
+    out = dict(node)
+    for key in ("feedforward", "feedback"):
+        if key in node:
+            out[key] = fold_gains(node[key])
+    if "children" in node:
+        children = [fold_gains(c) for c in node["children"]]
+        if node["kind"] == "series":
+            merged = [children[0]]
+            for child in children[1:]:
+                prev = merged[-1]
+                if _foldable(prev, child):
+                    product = _as_matrix(child) @ _as_matrix(prev)  # prev acts first
+                    both_diagonal = prev["diagonal"] and child["diagonal"]
+                    merged[-1] = {"id": prev["id"], "kind": "gain", "path": f"{prev.get('path', '')}+{child.get('path', '')}",
+                                  "in": prev["in"], "out": child["out"], "diagonal": both_diagonal,
+                                  **({"gains": np.diag(product).tolist()} if both_diagonal else {"matrix": product.tolist()})}
+                else:
+                    merged.append(child)
+            children = merged
+        out["children"] = children
+    return out
+
+
 def emit_series(node, ctx):
     return "(" + " : ".join(emit(c, ctx) for c in node["children"]) + ")"
 
@@ -254,9 +294,36 @@ def emit_delay(node, ctx):
     return _rows([[_delay_expr(d, ctx) for d in row] for row in samples], node["in"])
 
 
+def hadamard_scale(matrix) -> float | None:
+    """``c`` if ``matrix == c * H`` with ``H`` Sylvester's Hadamard matrix (FLAMO's ordering), else None."""
+    m = np.asarray(matrix, dtype=float)
+    n = m.shape[0]
+    if m.ndim != 2 or m.shape[1] != n or n < 2 or n & (n - 1):
+        return None
+    from scipy.linalg import hadamard
+
+    scale = float(m[0, 0])
+    if scale == 0 or not np.allclose(m, scale * hadamard(n), rtol=1e-12, atol=0):
+        return None
+    return scale
+
+
+def _fwht(n: int) -> str:
+    # Sylvester: H_2n = [[H_n, H_n], [H_n, -H_n]]: two half transforms, then n sums and n differences
+    if n == 1:
+        return "_"
+    half = _fwht(n // 2)
+    return (f"(({half}, {half}) <: (ro.interleave({n // 2}, 2) : par(i, {n // 2}, +)), "
+            f"(ro.interleave({n // 2}, 2) : par(i, {n // 2}, -)))")
+
+
 def emit_gain(node, ctx):
     if node["diagonal"]:
         return _diagonal([_gain_expr(g) for g in node["gains"]])
+    scale = hadamard_scale(node["matrix"])
+    if scale is not None:
+        # fast Walsh-Hadamard transform: N log N additions and N multiplications instead of N^2 of each
+        return f"({_fwht(node['in'])} : par(i, {node['in']}, *({number(scale)})))"
     return _rows([[_gain_expr(g) for g in row] for row in node["matrix"]], node["in"])
 
 
@@ -390,7 +457,7 @@ def json_to_faust(config: dict, controls: dict | None = None, *, fractional_orde
         from .controls import prepare_controls  # the macro-controls issue plugs in here
 
         wrap = prepare_controls(config, controls, ctx)
-    model = emit(config["graph"], ctx)
+    model = emit(fold_gains(config["graph"]), ctx)
     process = wrap(model) if wrap else model
     name = string_literal(config["name"])
     header = [
