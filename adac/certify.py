@@ -36,7 +36,7 @@ from .errors import StabilityError
 from .fileio import write_json_atomic
 from .faust_backend import emitted_section, fold_gains
 from .ir import check_schema, iter_nodes, validate_ir
-from .response import Realisation, response
+from .response import Realisation, diagonal_response, response
 
 UNIFORM_POINTS = 4097
 LOSSLESS_TOLERANCE = 1e-6
@@ -52,14 +52,20 @@ def _spectral_norm(h: np.ndarray) -> np.ndarray:
     return np.linalg.norm(h, ord=2, axis=(1, 2))
 
 
+FREQUENCY_INDEPENDENT = ("gain", "householder")
+
+
 def _leaf_bound(node, w, real, in_loop):
+    if node["kind"] in FREQUENCY_INDEPENDENT:  # one evaluation serves every frequency
+        return np.full(len(w), _spectral_norm(response(node, w[:1], real, in_loop))[0])
     return _spectral_norm(response(node, w, real, in_loop))
 
 
 def _diag_abs(node, w, real, in_loop):
     # diagonal nodes: the norm is the largest channel gain
-    h = response(node, w, real, in_loop)
-    return np.abs(np.diagonal(h, axis1=1, axis2=2)).max(axis=1)
+    if node["kind"] in FREQUENCY_INDEPENDENT:
+        return np.full(len(w), np.abs(np.asarray(node["gains"], dtype=float).astype(real.dtype)).max())
+    return np.abs(diagonal_response(node, w, real, in_loop)).max(axis=1)
 
 
 def _series_bound(node, w, real, in_loop):
@@ -157,7 +163,7 @@ def _group_bound(group: list[dict], w: np.ndarray, real: Realisation) -> np.ndar
         return bound(group[0], w, real, True)
     product = np.ones((len(w), group[0]["in"]), dtype=complex)
     for element in group:
-        product = product * np.diagonal(response(element, w, real, True), axis1=1, axis2=2)
+        product = product * diagonal_response(element, w, real, True)
     return np.abs(product).max(axis=1)
 
 
@@ -202,7 +208,7 @@ def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> di
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = minimize_scalar(lambda x: -float(loop_bound(np.array([x]))[0]), bounds=(lo, hi), method="bounded",
-                                  options={"xatol": 1e-12})
+                                  options={"xatol": 1e-10})
         if -res.fun > best:
             best, best_w = float(-res.fun), float(res.x)
     if best < 1 - (LOSSLESS_TOLERANCE if lossless else 0.0):

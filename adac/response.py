@@ -47,6 +47,28 @@ def _sections_response(sections: np.ndarray, w: np.ndarray, real: Realisation) -
     return h
 
 
+def diagonal_response(node: dict, w: np.ndarray, real: Realisation = Realisation(), in_loop: bool = False) -> np.ndarray:
+    """Per-channel response ``(len(w), N)`` of a diagonal node (no N x N matrices)."""
+    w = np.atleast_1d(np.asarray(w, dtype=float))
+    kind = node["kind"]
+    if kind == "gain":
+        return np.broadcast_to(_rounded(node["gains"], real).astype(complex), (len(w), node["in"]))
+    if kind == "delay":
+        return np.stack([_delay_response(d, w, real, in_loop) for d in node["samples"]], axis=1)
+    if kind == "gain_delay":
+        gains = _rounded(node["gains"], real)
+        return np.stack([g * _delay_response(d, w, real, in_loop) for g, d in zip(gains, node["samples"])], axis=1)
+    if kind == "sos":
+        sections = np.asarray(node["sections"], dtype=float)
+        return np.stack([_sections_response(sections[:, :, n], w, real) for n in range(node["in"])], axis=1)
+    if kind == "fir":
+        taps = _rounded(node["taps"], real)
+        k = np.arange(taps.shape[0])
+        scale = real.loop_gamma ** k if in_loop else np.ones_like(k, dtype=float)
+        return (np.exp(-1j * np.outer(w, k)) * scale) @ taps
+    raise ValueError(f"{kind} is not a diagonal node kind")
+
+
 def response(node: dict, w: np.ndarray, real: Realisation = Realisation(), in_loop: bool = False) -> np.ndarray:
     w = np.atleast_1d(np.asarray(w, dtype=float))
     kind, n_in, n_out = node["kind"], node["in"], node["out"]

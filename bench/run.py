@@ -1,0 +1,391 @@
+"""adac benchmarks: every figure is a ratio against baselines measured in the same run.
+
+    python3 -m bench.run [--quick] [--no-scons] [--no-callgrind]
+
+1. DSP cost per sample of the compiled .dsp (faust -> C++ -> g++ -O3), scalar and -vec,
+   for FDNs of N = 4..64 lines (per-line gain and lowpass biquad in the loop; Hadamard,
+   Householder and dense orthogonal feedback), against (i) a hand-written C++ FDN of the
+   same structure (bench/fdn_handwritten.cpp) and (ii) the naive emission (bench/naive.py:
+   dense N x N sums of products, nothing folded). Every binary renders SECONDS of noise in
+   blocks of 256; runs are interleaved and each figure is the median of the repeats.
+   Callgrind instruction counts per sample (compute() only) are a second, load-independent
+   measure. Also a sweep of FAUST options at N = 64.
+2. Compile pipeline time vs N up to 128: flamo_to_json, json_to_faust, certify, faust -> C++.
+3. SCons on a private copy of the example plugin: no-op build, checkpoint change -> plugin.
+
+Writes bench/results/bench.json and bench/results/bench.png, prints the tables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's adac, and the shared FLAMO model builders
+
+import adac  # noqa: E402
+from adac import toolchain  # noqa: E402
+from adac.faust_backend import fold_gains, hadamard_form, svf_parameters  # noqa: E402
+from adac.render import faust_to_cpp  # noqa: E402
+from bench.naive import naive_faust  # noqa: E402
+from flamo_models import fdn  # noqa: E402
+
+try:
+    from adac.certify import certify  # noqa: E402
+except ImportError:  # pragma: no cover
+    certify = None
+
+RESULTS = ROOT / "bench" / "results"
+ARCH = ROOT / "bench" / "faust_arch.cpp"
+HAND = ROOT / "bench" / "fdn_handwritten.cpp"
+FS = 48000
+CXX = ["-std=c++17", "-O3", "-march=x86-64-v2", "-DFAUSTFLOAT=float"]
+VEC = ("-vec", "-vs", "32")
+FORMS = {"hadamard": "hadamard", "householder": "householder", "dense": "orthogonal"}  # bench name -> FLAMO matrix
+SWEEP = {  # FAUST 2.54 options tried on the N = 64 loops
+    "scalar": (),
+    "-vec -vs 32": VEC,
+    "-vec -vs 16": ("-vec", "-vs", "16"),
+    "-vec -vs 64": ("-vec", "-vs", "64"),
+    "-vec -lv 1 -vs 32": ("-vec", "-lv", "1", "-vs", "32"),
+    "-vec -vs 32 -dfs": ("-vec", "-vs", "32", "-dfs"),
+    "-ftz 2": ("-ftz", "2"),
+    "-vec -vs 32 -ftz 2": ("-vec", "-vs", "32", "-ftz", "2"),
+    "-mcd 0": ("-mcd", "0"),
+    "-mcd 64": ("-mcd", "64"),
+    "-dlt 0 (select ring buffers)": ("-dlt", "0"),
+}
+
+
+# --- building ---------------------------------------------------------------------------------
+
+
+def compile_cpp(source: str, name: str, workdir: Path) -> tuple[Path, float]:
+    src, exe = workdir / f"{name}.cpp", workdir / name
+    src.write_text(source)
+    t = time.perf_counter()
+    toolchain.run([toolchain.cxx(), *CXX, str(src), "-o", str(exe)], f"compile {name}")
+    return exe, time.perf_counter() - t
+
+
+def build_faust(code: str, flags: tuple[str, ...], name: str, workdir: Path) -> dict:
+    t = time.perf_counter()
+    cpp = faust_to_cpp(code, architecture=ARCH, extra_flags=flags)
+    faust_seconds = time.perf_counter() - t
+    exe, cxx_seconds = compile_cpp(cpp, name, workdir)
+    return {"exe": exe, "faust_s": faust_seconds, "cxx_s": cxx_seconds}
+
+
+def bench_model(n: int, kind: str):
+    return fdn(n, t60=1.0, matrix=FORMS[kind], attenuation="biquad", n_in=1, n_out=1, direct=True,
+               delays=[int(d) for d in np.linspace(601, 1999, n).round()])
+
+
+def handwritten_config(ir: dict, kind: str) -> str:
+    """The hand-written FDN's parameters, read from the same IR, folded as adac folds them."""
+    wet, dry = ir["graph"]["children"]  # Parallel(Series(b, loop, c), dry)
+    b, loop, c = wet["children"]
+    feedback = fold_gains(loop["feedback"])["children"]
+    n = loop["in"]
+    if kind == "householder":
+        mix, gains, damping = feedback
+        g = gains["gains"]
+    else:
+        (mix, damping), g = feedback, [1.0] * n
+    lines = [f"{n} {kind}", " ".join(str(int(d)) for d in loop["feedforward"]["samples"]),
+             " ".join(repr(r[0]) for r in b["matrix"]), " ".join(repr(v) for v in c["matrix"][0]), repr(dry["matrix"][0][0])]
+    if kind == "hadamard":
+        form = hadamard_form(mix["matrix"])
+        assert form is not None and np.all(form.col == 1) and np.array_equal(form.pi, np.arange(n)) \
+            and np.array_equal(form.sigma, np.arange(n)), "the benchmark's Hadamard is FLAMO's Sylvester ordering"
+        g = form.row.tolist()  # 1/sqrt(N) x per-line gain
+    lines.append(" ".join(repr(float(v)) for v in g))
+    if kind == "dense":
+        lines.append(" ".join(repr(v) for row in mix["matrix"] for v in row))  # per-line gains folded in
+    elif kind == "householder":
+        lines.append(" ".join(repr(v) for v in mix["u"]))
+    sections = np.asarray(damping["sections"])
+    for i in range(n):
+        lines.append(" ".join(repr(v) for v in svf_parameters(sections[0, :, i])))
+    return "\n".join(lines) + "\n"
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def timed_runs(commands: dict[str, list[str]], repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    checksums: dict[str, float] = {}
+    for _ in range(repeats):  # interleaved, so load on the machine hits every variant alike
+        for name, cmd in commands.items():
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+            samples[name].append(float(out[0]))
+            checksums[name] = float(out[1])
+    return {name: statistics.median(v) for name, v in samples.items()}, checksums
+
+
+def instructions_per_sample(cmd: list[str], seconds: float) -> float | None:
+    """Callgrind's instruction count inside adac_run_block (the DSP only), per sample."""
+    if shutil.which("valgrind") is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="adac-cg-") as tmp:
+        out = Path(tmp) / "cg.out"
+        proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--toggle-collect=adac_run_block*",
+                               *cmd], capture_output=True, text=True)
+        if proc.returncode != 0 or not out.exists():
+            return None
+        summary = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text(), re.M)
+    return int(summary.group(1)) / (seconds * FS) if summary else None
+
+
+def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: Path) -> list[dict]:
+    rows = []
+    hand, _ = compile_cpp(HAND.read_text(), "handwritten", work)
+    cg_seconds = 0.05
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for kind in kinds:
+            for n in sizes:
+                ir = adac.flamo_to_json(bench_model(n, kind), FS)
+                code, naive = adac.json_to_faust(ir), naive_faust(ir)
+                config = work / f"{kind}{n}.txt"
+                config.write_text(handwritten_config(ir, kind))
+                jobs = {"adac": (code, ()), "adac -vec": (code, VEC), "naive": (naive, ()), "naive -vec": (naive, VEC)}
+                builds = {name: pool.submit(build_faust, src, flags, f"{re.sub(r'[^a-z]', '', name)}_{kind}{n}", work)
+                          for name, (src, flags) in jobs.items()}
+                builds = {name: f.result() for name, f in builds.items()}
+                commands = {name: [str(b["exe"])] for name, b in builds.items()}
+                commands["hand-written"] = [str(hand), str(config)]
+                times, checksums = timed_runs({k: v + [str(seconds), str(FS)] for k, v in commands.items()}, repeats)
+                ref = checksums["hand-written"]
+                agree = all(abs(v - ref) <= 1e-3 * max(1.0, abs(ref)) for v in checksums.values())
+                best = min(times["adac"], times["adac -vec"])
+                row = {"matrix": kind, "N": n, "ns_per_sample": times, "checksums": checksums, "checksums_agree": agree,
+                       "faust_s": {k: b["faust_s"] for k, b in builds.items()}, "cxx_s": {k: b["cxx_s"] for k, b in builds.items()},
+                       "best_adac": "adac" if times["adac"] <= times["adac -vec"] else "adac -vec",
+                       "best_adac_vs_handwritten": best / times["hand-written"],
+                       "scalar_adac_vs_handwritten": times["adac"] / times["hand-written"],
+                       "adac_vs_naive": best / min(times["naive"], times["naive -vec"]),
+                       "scalar_adac_vs_scalar_naive": times["adac"] / times["naive"]}
+                if callgrind:
+                    row["instructions_per_sample"] = {k: instructions_per_sample(v + [str(cg_seconds), str(FS)], cg_seconds)
+                                                      for k, v in commands.items()}
+                rows.append(row)
+                t = times
+                print(f"  {kind:11s} N={n:3d}  adac {t['adac']:7.1f}  -vec {t['adac -vec']:7.1f}  hand {t['hand-written']:7.1f}  "
+                      f"naive {t['naive']:7.1f}  naive-vec {t['naive -vec']:7.1f} ns/sample   best/hand {row['best_adac_vs_handwritten']:.2f}"
+                      f"  best/naive {row['adac_vs_naive']:.2f}{'' if agree else '  CHECKSUMS DIFFER'}", flush=True)
+    return rows
+
+
+def option_sweep(kinds, n: int, seconds: float, repeats: int, work: Path) -> list[dict]:
+    rows = []
+    hand, _ = compile_cpp(HAND.read_text(), "handwritten_sweep", work)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for kind in kinds:
+            ir = adac.flamo_to_json(bench_model(n, kind), FS)
+            code = adac.json_to_faust(ir)
+            config = work / f"sweep_{kind}{n}.txt"
+            config.write_text(handwritten_config(ir, kind))
+            futures = {name: pool.submit(build_faust, code, flags, f"sweep{i}_{kind}{n}", work) for i, (name, flags) in enumerate(SWEEP.items())}
+            commands = {name: [str(f.result()["exe"]), str(seconds), str(FS)] for name, f in futures.items()}
+            commands["hand-written"] = [str(hand), str(config), str(seconds), str(FS)]
+            times, _ = timed_runs(commands, repeats)
+            for name in SWEEP:
+                rows.append({"matrix": kind, "N": n, "options": name, "ns_per_sample": times[name],
+                             "vs_handwritten": times[name] / times["hand-written"]})
+                print(f"  {kind:11s} N={n}  {name:30s} {times[name]:8.1f} ns/sample  {rows[-1]['vs_handwritten']:.2f} x hand-written", flush=True)
+    return rows
+
+
+def pipeline_times(sizes, kinds) -> list[dict]:
+    rows = []
+    for kind in kinds:
+        for n in sizes:
+            model = bench_model(n, kind)
+            t0 = time.perf_counter()
+            ir = adac.flamo_to_json(model, FS)
+            t1 = time.perf_counter()
+            code = adac.json_to_faust(ir)
+            t2 = time.perf_counter()
+            if certify is not None:
+                certify(ir)
+            t3 = time.perf_counter()
+            faust_to_cpp(code)
+            t4 = time.perf_counter()
+            row = {"matrix": kind, "N": n, "flamo_to_json": t1 - t0, "json_to_faust": t2 - t1,
+                   "certify": (t3 - t2) if certify is not None else None, "faust": t4 - t3}
+            row["compile_and_certify"] = row["json_to_faust"] + (row["certify"] or 0) + row["faust"]
+            rows.append(row)
+            print(f"  {kind:11s} N={n:3d}  flamo_to_json {row['flamo_to_json']:6.2f}s  json_to_faust {row['json_to_faust']:6.2f}s  "
+                  f"certify {row['certify'] if row['certify'] is None else round(row['certify'], 2)}s  faust {row['faust']:6.2f}s  "
+                  f"-> json_to_faust + certify + faust {row['compile_and_certify']:6.2f}s", flush=True)
+    return rows
+
+
+def scons_times() -> dict:
+    """No-op and checkpoint-change rebuild of a private copy of the example plugin (own build folder)."""
+    example = ROOT / "plugins" / "AdacFDN"
+    if not (ROOT / "SConstruct").exists() or not (example / "plugin.yaml").exists() or shutil.which("scons") is None:
+        return {"status": "not measured: SCons build not available"}
+    import torch
+
+    build_root = "build/bench-scons"
+    with tempfile.TemporaryDirectory(prefix="adac-bench-plugins-") as tmp:
+        plugins = Path(tmp) / "plugins"
+        shutil.copytree(example, plugins / "AdacFDN")
+
+        def scons() -> float:
+            t = time.perf_counter()
+            proc = subprocess.run(["scons", "-Q", f"PLUGINS={plugins}", f"BUILD_ROOT={build_root}", "plugins/AdacFDN"],
+                                  cwd=ROOT, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError((proc.stdout + proc.stderr)[-2000:])
+            return time.perf_counter() - t
+
+        try:
+            first = scons()  # cold (or warm, if bench ran before: the build folder is kept)
+            noop = [scons() for _ in range(3)]
+            checkpoint = plugins / "AdacFDN" / "checkpoint.pt"
+            state = torch.load(checkpoint, weights_only=True)
+            key = next(k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and v.numel() > 1)
+            state[key] = state[key] * 0.99
+            torch.save(state, checkpoint)
+            changed = scons()
+        except Exception as exc:  # noqa: BLE001 - report, never fake a number
+            return {"status": f"not measured: SCons build failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc}"}
+    return {"status": "measured", "build_root": build_root, "first_build_seconds": first, "noop_seconds": statistics.median(noop),
+            "checkpoint_change_seconds": changed, "changed_tensor": key}
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gxx = subprocess.run([toolchain.cxx(), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    faust = subprocess.run([toolchain.faust(), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_average_at_start": os.getloadavg(), "os": platform.platform(),
+            "python": platform.python_version(), "gxx": gxx, "faust": faust, "cxx_flags": CXX}
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
+    for kind in FORMS:
+        rows = [r for r in results["dsp"] if r["matrix"] == kind]
+        if not rows:
+            continue
+        ns = [r["N"] for r in rows]
+        line, = axes[0].plot(ns, [r["ns_per_sample"]["hand-written"] for r in rows], "o:", label=f"hand-written ({kind})")
+        axes[0].plot(ns, [min(r["ns_per_sample"]["adac"], r["ns_per_sample"]["adac -vec"]) for r in rows], "o-", color=line.get_color(),
+                     label=f"adac best ({kind})")
+        axes[0].plot(ns, [min(r["ns_per_sample"]["naive"], r["ns_per_sample"]["naive -vec"]) for r in rows], "x--", color=line.get_color(),
+                     label=f"naive ({kind})")
+        axes[1].plot(ns, [r["best_adac_vs_handwritten"] for r in rows], "o-", color=line.get_color(), label=f"adac / hand-written ({kind})")
+        axes[1].plot(ns, [r["adac_vs_naive"] for r in rows], "s--", color=line.get_color(), label=f"adac / naive ({kind})")
+    axes[0].set(xscale="log", yscale="log", xlabel="delay lines N", ylabel="ns per sample", title="DSP cost per sample")
+    axes[0].legend(fontsize=6)
+    axes[1].axhline(1.2, color="grey", ls=":", label="target 1.2 x hand-written")
+    axes[1].axhline(0.5, color="black", ls=":", label="target 0.5 x naive (N = 64)")
+    axes[1].set(xscale="log", xlabel="delay lines N", ylabel="time ratio", title="ratios (best adac variant)")
+    axes[1].legend(fontsize=6)
+    for kind in FORMS:
+        rows = [r for r in results["pipeline"] if r["matrix"] == kind]
+        if rows:
+            axes[2].plot([r["N"] for r in rows], [r["compile_and_certify"] for r in rows], "o-", label=f"json_to_faust+certify+faust ({kind})")
+    axes[2].axhline(2.0, color="grey", ls=":", label="target 2 s at N = 64")
+    axes[2].set(xscale="log", yscale="log", xlabel="delay lines N", ylabel="seconds", title="compile pipeline")
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def print_tables(results: dict) -> None:
+    print("\nDSP cost, ns per sample (median), ratios of the best adac variant")
+    print(f"{'matrix':11s} {'N':>3s} {'adac':>8s} {'adac-vec':>8s} {'hand':>8s} {'naive':>8s} {'naive-vec':>9s} "
+          f"{'best/hand':>9s} {'best/naive':>10s} {'instr/sample adac|hand|naive':>30s}")
+    for r in results["dsp"]:
+        t = r["ns_per_sample"]
+        ips = r.get("instructions_per_sample") or {}
+        cg = " | ".join("-" if ips.get(k) is None else f"{ips[k]:.0f}" for k in (r["best_adac"], "hand-written", "naive")) if ips else "-"
+        print(f"{r['matrix']:11s} {r['N']:3d} {t['adac']:8.1f} {t['adac -vec']:8.1f} {t['hand-written']:8.1f} {t['naive']:8.1f} "
+              f"{t['naive -vec']:9.1f} {r['best_adac_vs_handwritten']:9.2f} {r['adac_vs_naive']:10.2f} {cg:>30s}")
+    if results.get("sweep"):
+        print("\nFAUST options at N = 64 (ns per sample, x hand-written)")
+        for r in results["sweep"]:
+            print(f"  {r['matrix']:11s} {r['options']:30s} {r['ns_per_sample']:8.1f}  {r['vs_handwritten']:.2f}")
+    print("\ncompile pipeline (seconds)")
+    for r in results["pipeline"]:
+        cert = "n/a" if r["certify"] is None else f"{r['certify']:.2f}"
+        print(f"  {r['matrix']:11s} N={r['N']:3d}  flamo_to_json {r['flamo_to_json']:.2f}  json_to_faust {r['json_to_faust']:.2f}  "
+              f"certify {cert}  faust {r['faust']:.2f}  total(json_to_faust+certify+faust) {r['compile_and_certify']:.2f}")
+    s = results["scons"]
+    print("\nSCons: " + (s["status"] if s["status"] != "measured" else
+                         f"first build {s['first_build_seconds']:.1f}s, no-op {s['noop_seconds']:.2f}s, "
+                         f"checkpoint change -> plugin {s['checkpoint_change_seconds']:.1f}s"))
+    print("\ntargets:")
+    dsp = results["dsp"]
+    worst = max(dsp, key=lambda r: r["best_adac_vs_handwritten"])
+    print(f"  compiled <= 1.2x hand-written for every N: worst {worst['best_adac_vs_handwritten']:.2f}x ({worst['matrix']}, N={worst['N']}); "
+          + ", ".join(f"{k}: {max(r['best_adac_vs_handwritten'] for r in dsp if r['matrix'] == k):.2f}x" for k in FORMS
+                      if any(r["matrix"] == k for r in dsp)))
+    n64 = [r for r in dsp if r["N"] == 64]
+    print("  <= 0.5x naive at N = 64: " + ", ".join(f"{r['matrix']} {r['adac_vs_naive']:.2f}x" for r in n64))
+    p64 = [r for r in results["pipeline"] if r["N"] == 64]
+    print("  json_to_faust + certify + faust of N = 64 <= 2 s: " + ", ".join(f"{r['matrix']} {r['compile_and_certify']:.2f}s" for r in p64))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 4, 16, 64 only, fewer repeats (a smoke run)")
+    parser.add_argument("--no-scons", action="store_true", help="skip the SCons measurement")
+    parser.add_argument("--no-callgrind", action="store_true", help="skip the callgrind instruction counts")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the FAUST option sweep")
+    parser.add_argument("--seconds", type=float, default=None, help="audio rendered per timing run (default 10, --quick 2)")
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats per variant (default 7, --quick 3)")
+    args = parser.parse_args(argv)
+    sizes = [4, 16, 64] if args.quick else [4, 8, 16, 32, 64]
+    seconds = args.seconds or (2.0 if args.quick else 10.0)
+    repeats = args.repeats or (3 if args.quick else 7)
+    results: dict = {"machine": machine(), "settings": {"seconds": seconds, "repeats": repeats, "block": 256, "fs": FS,
+                                                         "vec_flags": list(VEC)}}
+    with tempfile.TemporaryDirectory(prefix="adac-bench-") as tmp:
+        work = Path(tmp)
+        print(f"1. DSP cost (ns per sample, median of {repeats} interleaved runs of {seconds:g} s of noise)")
+        results["dsp"] = dsp_cost(sizes, list(FORMS), seconds, repeats, not args.no_callgrind, work)
+        results["sweep"] = [] if args.no_sweep else option_sweep(["hadamard", "householder"], 64, min(seconds, 4.0), repeats, work)
+    print("2. compile pipeline")
+    results["pipeline"] = pipeline_times([4, 16, 64] if args.quick else [4, 8, 16, 32, 64, 128], list(FORMS))
+    print("3. SCons (private copy of the example plugin)")
+    results["scons"] = {"status": "not measured: skipped (--no-scons)"} if args.no_scons else scons_times()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench.json").write_text(json.dumps(results, indent=1, default=str))
+    plot(results, RESULTS / "bench.png")
+    print_tables(results)
+    print(f"\nwrote {RESULTS / 'bench.json'} and {RESULTS / 'bench.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
