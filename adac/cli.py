@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import AdacError
+from .errors import AdacError, exit_code_for_user_errors
 
 
 def _inside(path: Path, root: Path, what: str) -> Path:
@@ -36,28 +36,25 @@ def main(argv=None) -> int:
         for arg in args:
             p.add_argument(arg, type=Path)
     args = parser.parse_args(argv)
-    try:
-        from .manifest import load_manifest
-        from . import pipeline
+    return exit_code_for_user_errors(lambda: run(args))
 
-        manifest = load_manifest(args.manifest)
-        if hasattr(args, "out"):
-            _inside(args.out, args.build_root, "output")
-        if args.command == "ir":
-            pipeline.write_ir(manifest, args.out)
-        elif args.command == "dsp":
-            pipeline.write_dsp(manifest, args.ir, args.out)
-        elif args.command == "cert":
-            pipeline.write_certificate(manifest, args.ir, args.out)
-        elif args.command == "juce":
-            pipeline.write_juce_project(manifest, args.dsp, args.out)
-        elif args.command == "plugin":
-            pipeline.build_plugin(manifest, args.project, args.out, release=args.release)
-    except AdacError as exc:
-        print(f"adac: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
 
+def run(args) -> None:
+    from . import pipeline
+    from .manifest import load_manifest
+
+    manifest = load_manifest(args.manifest)
+    if hasattr(args, "out"):
+        _inside(args.out, args.build_root, "output")
+    steps = {
+        "ir": lambda: pipeline.write_ir(manifest, args.out),
+        "dsp": lambda: pipeline.write_dsp(manifest, args.ir, args.out),
+        "cert": lambda: pipeline.write_certificate(manifest, args.ir, args.out),
+        "juce": lambda: pipeline.write_juce_project(manifest, args.dsp, args.out),
+        "plugin": lambda: pipeline.build_plugin(manifest, args.project, args.out, release=args.release),
+        "check": lambda: None,
+    }
+    steps[args.command]()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,3 +37,15 @@ class ToolchainError(AdacError):
 
 class StabilityError(AdacError):
     """The stability certificate refuses the export (strict mode)."""
+
+
+def exit_code_for_user_errors(action) -> int:
+    """Run ``action()``; an AdacError becomes one line on stderr and exit code 2 (no traceback)."""
+    import sys
+
+    try:
+        action()
+    except AdacError as exc:
+        print(f"adac: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

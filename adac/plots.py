@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AdacError
+from .errors import exit_code_for_user_errors
 
 
 def plot(ir_path: Path, out: Path, seconds: float | None = None, sweep=(0.5, 0.75, 1.0, 1.5, 2.0)) -> Path:
@@ -71,12 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
     parser.add_argument("--seconds", type=float)
     args = parser.parse_args(argv)
-    try:
-        print(plot(args.ir, args.out, args.seconds))
-    except AdacError as exc:
-        print(f"adac: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code_for_user_errors(lambda: print(plot(args.ir, args.out, args.seconds)))
 
 
 if __name__ == "__main__":

@@ -54,14 +54,16 @@ def measure(cli: Path, n_lines: int, backend: str, reloads: int) -> dict:
 
         assert ask("wait 1 60000") == ["ok"]
         latencies, compiles = [], []
-        window = 3000 if n_lines >= 64 else 1000
-        for code in versions[1:]:
-            host.stdin.write(f"realtime {window}\n")
+        for expected, code in enumerate(versions[1:], start=2):
+            host.stdin.write("realtime 100\n")
             host.stdin.flush()
-            time.sleep(0.1)
+            time.sleep(0.02)
             published = time.monotonic_ns() // 1000
             live.publish(code)
             assert host.stdout.readline().split() == ["ok"]
+            # keep playing in real time until the new DSP has started (activations count it)
+            while int(ask("status")[2]) < expected:
+                assert ask("realtime 20") == ["ok"]
             activated = int(ask("activation")[1])
             latencies.append((activated - published) / 1000)
             compiles.append(float(ask("status")[4]))

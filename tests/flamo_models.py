@@ -41,6 +41,20 @@ def set_delays_samples(module, samples, fs=FS):
     module.assign_value(module.sample2s(torch.tensor(samples, dtype=module.param.dtype)))
 
 
+def delay_lines(samples, fs=FS):
+    """parallelDelay with these integer lengths in samples."""
+    module = dsp.parallelDelay(size=(len(samples),), max_len=max(samples) + 1, isint=True, fs=fs, **CPU)
+    set_delays_samples(module, samples, fs)
+    return module
+
+
+def line_gains(values):
+    """parallelGain with these values."""
+    module = dsp.parallelGain(size=(len(values),), **CPU)
+    module.assign_value(torch.tensor(values, dtype=torch.float32))
+    return module
+
+
 def gains_for_t60(samples, t60, fs=FS):
     """Per-line gain that gives a lossless prototype the decay time t60 (seconds)."""
     return [10 ** (-3 * d / (fs * t60)) for d in samples]

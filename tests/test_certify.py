@@ -12,23 +12,15 @@ from adac.certify import bound, certify, gate, write_certificate
 from adac.errors import StabilityError
 from adac.render import render_impulse_responses
 from adac.response import Realisation
-from flamo_models import CPU, FS, fdn, set_delays_samples
+from flamo_models import CPU, FS, delay_lines, line_gains, fdn, set_delays_samples
 
 
 def _loop(feedforward, feedback):
     return system.Shell(system.Recursion(feedforward, feedback))
 
 
-def _delay(samples):
-    module = dsp.parallelDelay(size=(len(samples),), max_len=max(samples) + 1, isint=True, fs=FS, **CPU)
-    set_delays_samples(module, samples)
-    return module
 
 
-def _gains(values):
-    module = dsp.parallelGain(size=(len(values),), **CPU)
-    module.assign_value(torch.tensor(values, dtype=torch.float32))
-    return module
 
 
 def _sos(b, a):
@@ -51,7 +43,7 @@ def narrow_resonance_loop(delay=1000, peak_gain=1.01, grid=1024):
     a = [-2 * r * math.cos(w0), r * r]
     z = np.exp(-1j * w0)
     c = peak_gain / abs((1 - z * z) / (1 + a[0] * z + a[1] * z * z))
-    return _loop(_delay([delay]), _sos([c, 0.0, -c], a))
+    return _loop(delay_lines([delay]), _sos([c, 0.0, -c], a))
 
 
 def test_certified_stable_fdn_with_attenuation_filters():
@@ -72,7 +64,7 @@ def test_lossless_loop_is_marginally_stable(matrix):
 
 
 def test_loop_gain_above_one_is_not_certified():
-    cert = certify(adac.flamo_to_json(_loop(_delay([50]), _gains([1.01])), FS))
+    cert = certify(adac.flamo_to_json(_loop(delay_lines([50]), line_gains([1.01])), FS))
     assert cert["verdict"] == "not-certified"
     assert cert["loops"][0]["max_bound"] == pytest.approx(1.01, rel=1e-6)
     with pytest.raises(StabilityError, match=r"not-certified.*loop core: bound 1\.0099999.*margin -0\.01"):
@@ -90,8 +82,8 @@ def test_unstable_filter_section():
 
 
 def test_nested_loop_that_cannot_be_bounded_is_indeterminate():
-    inner = system.Recursion(_delay([7]), _gains([1.0]))  # lossless inner comb: unbounded closed loop
-    model = _loop(system.Series(_delay([31]), inner), _gains([0.5]))
+    inner = system.Recursion(delay_lines([7]), line_gains([1.0]))  # lossless inner comb: unbounded closed loop
+    model = _loop(system.Series(delay_lines([31]), inner), line_gains([0.5]))
     cert = certify(adac.flamo_to_json(model, FS))
     assert cert["verdict"] == "indeterminate"
     outer = next(loop for loop in cert["loops"] if loop["path"] == "core")

@@ -16,7 +16,7 @@ from adac.equivalence import flamo_reference
 from adac.errors import AdacError
 from adac.render import render_impulse_responses
 from conftest import DOUBLE_TOL, FLOAT32_TOL
-from flamo_models import CPU, FS, SINGLE_KINDS, fdn, gains_for_t60, set_delays_samples, single
+from flamo_models import CPU, FS, delay_lines, line_gains, SINGLE_KINDS, fdn, gains_for_t60, set_delays_samples, single
 
 pytestmark = pytest.mark.usefixtures("faust_available")
 
@@ -65,16 +65,8 @@ def _loop(forward, backward):
     return system.Recursion(forward, backward)
 
 
-def _delays(samples, **kw):
-    module = dsp.parallelDelay(size=(len(samples),), max_len=max(samples) + 1, isint=True, fs=FS, **CPU)
-    set_delays_samples(module, samples)
-    return module
 
 
-def _gains(values):
-    module = dsp.parallelGain(size=(len(values),), **CPU)
-    module.assign_value(torch.tensor(values, dtype=torch.float32))
-    return module
 
 
 def _matrix(n, seed=1):
@@ -84,35 +76,35 @@ def _matrix(n, seed=1):
 
 def test_delays_in_series_inside_the_loop():
     # two delay stages in the feedforward path, none in the feedback path: one sample is taken from one of them
-    forward = system.Series(_delays([20, 31]), _gains([1.0, 1.0]), _delays([7, 1]))
-    model = system.Shell(_loop(forward, system.Series(_matrix(2), _gains([0.8, 0.7]))))
+    forward = system.Series(delay_lines([20, 31]), line_gains([1.0, 1.0]), delay_lines([7, 1]))
+    model = system.Shell(_loop(forward, system.Series(_matrix(2), line_gains([0.8, 0.7]))))
     assert_equivalent(adac.verify(model, FS, 4000, nfft=1 << 15))
 
 
 def test_delays_only_in_the_feedback_path():
-    forward = _gains([0.9, 0.8, 0.7])
-    backward = system.Series(_matrix(3), _delays([13, 17, 23]))
+    forward = line_gains([0.9, 0.8, 0.7])
+    backward = system.Series(_matrix(3), delay_lines([13, 17, 23]))
     assert_equivalent(adac.verify(system.Shell(_loop(forward, backward)), FS, 4000, nfft=1 << 15))
 
 
 def test_unit_delays_only():
     # every loop path is exactly one sample long: nothing left after compensation
-    model = system.Shell(_loop(_gains([0.5, -0.3]), system.Series(_matrix(2), _delays([1, 1]))))
+    model = system.Shell(_loop(line_gains([0.5, -0.3]), system.Series(_matrix(2), delay_lines([1, 1]))))
     assert_equivalent(adac.verify(model, FS, 512, nfft=1 << 12))
 
 
 def test_nested_loops():
     # a loop whose feedforward path holds another loop (a comb inside a comb), and a loop in a feedback path
-    inner = _loop(_delays([11, 5]), _gains([0.5, -0.4]))
-    outer = _loop(system.Series(_delays([29, 37]), inner), system.Series(_matrix(2), _gains([0.4, 0.5])))
+    inner = _loop(delay_lines([11, 5]), line_gains([0.5, -0.4]))
+    outer = _loop(system.Series(delay_lines([29, 37]), inner), system.Series(_matrix(2), line_gains([0.4, 0.5])))
     assert_equivalent(adac.verify(system.Shell(outer), FS, 6000, nfft=1 << 15))
-    in_feedback = _loop(_delays([41, 43]), system.Series(_gains([0.5, 0.5]), _loop(_delays([3, 4]), _gains([0.3, 0.2]))))
+    in_feedback = _loop(delay_lines([41, 43]), system.Series(line_gains([0.5, 0.5]), _loop(delay_lines([3, 4]), line_gains([0.3, 0.2]))))
     assert_equivalent(adac.verify(system.Shell(in_feedback), FS, 6000, nfft=1 << 15))
 
 
 def test_several_loops_in_one_model():
     def comb(samples, gain, seed):
-        return _loop(_delays(samples), system.Series(_matrix(2, seed=seed), _gains([gain, gain])))
+        return _loop(delay_lines(samples), system.Series(_matrix(2, seed=seed), line_gains([gain, gain])))
 
     in_series = system.Series(comb([19, 23], 0.6, 3), comb([7, 9], 0.5, 4))
     side_by_side = system.Parallel(comb([11, 29], 0.5, 5), comb([31, 5], 0.4, 6), sum_output=False)
@@ -121,7 +113,7 @@ def test_several_loops_in_one_model():
 
 
 def test_delay_free_loop_is_refused():
-    model = system.Shell(_loop(_gains([0.5]), _gains([0.5])))
+    model = system.Shell(_loop(line_gains([0.5]), line_gains([0.5])))
     with pytest.raises(AdacError, match="delay-free loop"):
         adac.flamo_to_faust(model, FS)
 
@@ -153,7 +145,7 @@ def test_trainable_delays_unit_and_own_fs():
     lines = dsp.parallelDelay(size=(2,), max_len=100, isint=True, unit=1, fs=16000, requires_grad=True, **CPU)
     raw = torch.log(torch.expm1(torch.tensor([37.0, 53.0]) / 16000))  # softplus^-1 of the seconds
     lines.assign_value(raw)
-    model = system.Shell(_loop(lines, system.Series(_matrix(2), _gains([0.7, 0.7]))))
+    model = system.Shell(_loop(lines, system.Series(_matrix(2), line_gains([0.7, 0.7]))))
     ir = adac.flamo_to_json(model, 16000)
     assert ir["graph"]["feedforward"]["samples"] == [37.0, 53.0]
     assert_equivalent(adac.verify(model, 16000, 3000, nfft=1 << 14))
