@@ -13,18 +13,23 @@ One "bound" row per IR kind lives in :data:`BOUNDS`.
 
 Frequency grid: 4097 uniform points on [0, pi], plus every pole angle of every
 filter section and points just beside it (resonances peak there, between
-uniform points), then a bounded local maximiser (scipy) around the worst
-points of the loop bound. Delays and orthogonal matrices have analytic,
+uniform points), then a bounded local maximiser (scipy ``minimize_scalar``) on
+the bracket around each of the 32 highest local maxima of each loop's bound. Delays and orthogonal matrices have analytic,
 frequency-independent norms; filter sections also get an exact pole check
 (a pole on or outside the unit circle anywhere is ``unstable``).
 
 Verdicts: certified-stable (bound < 1 everywhere), marginally-stable (a lossless
-loop: every element all-pass and the bound 1 within 1e-6), indeterminate,
-not-certified (bound >= 1 somewhere), unstable.
+loop: every element all-pass and the bound 1 within 1e-6 in float32, 1e-12 in float64), indeterminate (a
+nested loop whose own bound is not below one), not-certified (bound >= 1
+somewhere), unstable (a filter pole on or outside the unit circle anywhere).
+:func:`gate` refuses the last three (strict) and passes a marginal loop with a
+warning. See docs/certificate.md.
 """
 from __future__ import annotations
 
 import math
+import sys
+import types
 import warnings
 from typing import Callable
 
@@ -39,7 +44,8 @@ from .ir import check_schema, iter_nodes, validate_ir
 from .response import Realisation, diagonal_response, response
 
 UNIFORM_POINTS = 4097
-LOSSLESS_TOLERANCE = 1e-6
+REFINED_PEAKS = 32  # local maxima of each loop's bound refined by the maximiser
+LOSSLESS_TOLERANCE = {np.float32: 1e-6, np.float64: 1e-12}  # |bound - 1| of a lossless loop, per precision
 SEVERITY = ["certified-stable", "marginally-stable", "indeterminate", "not-certified", "unstable"]
 
 
@@ -167,11 +173,40 @@ def _group_bound(group: list[dict], w: np.ndarray, real: Realisation) -> np.ndar
     return np.abs(product).max(axis=1)
 
 
+def _refine(loop_bound, grid: np.ndarray, values: np.ndarray) -> tuple[float, float, int]:
+    """Largest value of ``loop_bound``: every local maximum of the grid (the highest REFINED_PEAKS of them)
+    is refined with a bounded scalar maximiser on the bracket between its two neighbours, so a resonance
+    that peaks between grid points is found (the grid holds every pole angle too)."""
+    if np.ptp(values) <= 1e-12 * max(float(values.max()), 1e-300):
+        return 0.0, float(values.max()), 0  # frequency independent (delays, gains, matrices): nothing to refine
+    interior = np.arange(1, len(grid) - 1)
+    peaks = interior[(values[interior] >= values[interior - 1]) & (values[interior] >= values[interior + 1])]
+    for end in (0, len(grid) - 1):  # the band edges are candidates too
+        neighbour = 1 if end == 0 else len(grid) - 2
+        if values[end] >= values[neighbour]:
+            peaks = np.append(peaks, end)
+    peaks = peaks[np.argsort(values[peaks])[::-1][:REFINED_PEAKS]]
+    i_best = int(np.argmax(values))
+    best_w, best = float(grid[i_best]), float(values[i_best])
+    for i in peaks:
+        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+        if hi <= lo:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = minimize_scalar(lambda x: -float(loop_bound(np.array([x]))[0]), bounds=(lo, hi), method="bounded",
+                                  options={"xatol": 1e-12})
+        if -res.fun > best:
+            best, best_w = float(-res.fun), float(res.x)
+    return best_w, best, len(peaks)
+
+
 def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> dict:
     """Small-gain bound of one loop: det(I - F G) = det(I - G F) lets the elements be taken in any
     cyclic order, so neighbouring diagonal elements (delays, per-line gains, parallel filters) are
     merged per channel before the product of spectral norms is taken."""
     groups = _groups(node)
+    tolerance = LOSSLESS_TOLERANCE[real.dtype]
 
     def loop_bound(w):
         total = np.ones(len(w))
@@ -190,7 +225,7 @@ def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> di
             elements.append({"path": leaf.get("path", ""), "kind": leaf["kind"],
                              "max_norm": float(leaf_norms.max()) if np.isfinite(leaf_norms).all() else None})
         if any(leaf["kind"] == "recursion" for leaf in group) or not finite or np.ptp(norms) > 1e-9 \
-                or abs(norms.max() - 1) > LOSSLESS_TOLERANCE:
+                or abs(norms.max() - 1) > tolerance:
             lossless = False
     report = {"id": node["id"], "path": node.get("path", ""), "elements": elements}
     if not np.isfinite(values).all():
@@ -198,27 +233,15 @@ def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> di
         report.update(verdict="indeterminate", max_bound=None, worst_frequency_hz=None, margin=None,
                       reason=f"{inner} cannot be bounded: a nested loop whose own bound is not below one")
         return report, 0
-    # refine around the worst grid points with a bounded local maximiser
-    order = np.argsort(values)[-8:]
-    best_w, best = float(grid[order[-1]]), float(values[order[-1]])
-    for i in order:
-        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-        if hi <= lo:
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = minimize_scalar(lambda x: -float(loop_bound(np.array([x]))[0]), bounds=(lo, hi), method="bounded",
-                                  options={"xatol": 1e-10})
-        if -res.fun > best:
-            best, best_w = float(-res.fun), float(res.x)
-    if best < 1 - (LOSSLESS_TOLERANCE if lossless else 0.0):
+    best_w, best, refined = _refine(loop_bound, grid, values)
+    if best < 1 - (tolerance if lossless else 0.0):
         verdict = "certified-stable"
-    elif lossless and abs(best - 1) <= LOSSLESS_TOLERANCE:
+    elif lossless and abs(best - 1) <= tolerance:
         verdict = "marginally-stable"
     else:
         verdict = "not-certified"
     report.update(verdict=verdict, max_bound=best, worst_frequency_hz=best_w * fs / (2 * math.pi), margin=1 - best)
-    return report, len(order)
+    return report, refined
 
 
 def certify(config: dict, controls: dict | None = None, *, precision: str = "float32",
@@ -226,7 +249,10 @@ def certify(config: dict, controls: dict | None = None, *, precision: str = "flo
     """Stability certificate of an IR (see the module docstring); validated by ``schemas/cert.schema.json``.
 
     With an rt60 control, every loop is certified at the slider's maximum, where
-    its decay is slowest: the certificate covers the whole slider range.
+    its decay is slowest (the largest per-sample factor ``gamma``, which the
+    emitted code never exceeds): the certificate covers the whole slider range,
+    at every sample rate. ``precision``: ``float32`` (FAUST's default build: every
+    constant rounded to single precision first) or ``float64`` (``-double``).
     """
     validate_ir(config, source=f"IR of {config.get('name', '?')!r}" if isinstance(config, dict) else "IR")
     gamma, covered = 1.0, None
@@ -266,8 +292,11 @@ def certify(config: dict, controls: dict | None = None, *, precision: str = "flo
                      "(in cyclic order, neighbouring diagonal elements merged per channel) stays below 1 at every "
                      "frequency, on the emitted constants; every filter pole strictly inside the unit circle",
         "controls": covered,
-        "grid": {"method": f"{UNIFORM_POINTS} uniform points on [0, pi] + filter pole angles (+-1e-6..1e-2 rad) "
-                           "+ bounded local maximisation around the 8 worst points of each loop",
+        "loop_gamma": gamma,
+        "grid": {"method": f"{UNIFORM_POINTS} uniform points on [0, pi] + every filter pole angle and points beside it "
+                           f"(+-1e-6, 1e-4, 1e-3, 1e-2 rad); then the {REFINED_PEAKS} highest local maxima of each "
+                           "loop's bound refined by a bounded scalar maximiser (scipy minimize_scalar) on the bracket "
+                           "between their grid neighbours",
                  "points": int(len(grid)), "refined": int(refined)},
         "loops": loops,
         "unstable_sections": unstable,
@@ -276,26 +305,70 @@ def certify(config: dict, controls: dict | None = None, *, precision: str = "flo
     return certificate
 
 
-def gate(certificate: dict, strict: bool = True) -> None:
-    """Refuse (StabilityError) a model that is not certified, unless ``strict`` is False."""
+class StabilityWarning(UserWarning):
+    """A model exported without a strict certificate (marginal, or strict: false)."""
+
+
+def _loop_text(loop: dict) -> str:
+    where = f"loop {loop['path'] or loop['id']}"
+    if loop["max_bound"] is None:
+        return f"{where}: {loop.get('reason', 'cannot be bounded')} (margin unknown)"
+    return (f"{where}: bound {loop['max_bound']:.9g} at {loop['worst_frequency_hz']:.6g} Hz "
+            f"(margin {loop['margin']:.3g})")
+
+
+def explain(certificate: dict) -> str:
+    """One line: the verdict, where (the loop path or filter section) and the margin."""
     verdict = certificate["verdict"]
-    if verdict in ("certified-stable", "marginally-stable") or not strict:
-        return
-    worst = [loop for loop in certificate["loops"] if loop["verdict"] == verdict]
-    if verdict == "unstable" and certificate["unstable_sections"]:
+    parts = []
+    if certificate["unstable_sections"]:
         s = certificate["unstable_sections"][0]
-        where = f"filter {s['path']} section {s['section']} has a pole of modulus {s['pole_modulus']:.9g}"
-    elif worst:
-        loop = worst[0]
-        where = (f"loop {loop['path']}: " + (loop.get("reason") or
-                 f"bound {loop['max_bound']:.9g} at {loop['worst_frequency_hz']:.6g} Hz (margin {loop['margin']:.3g})"))
-    else:
-        where = "see the certificate"
-    raise StabilityError(f"{certificate['model']}: stability certificate verdict '{verdict}': {where}; "
-                         "the export is refused (set strict: false in the manifest to build anyway)")
+        parts.append(f"filter {s['path']} section {s['section']} (channel {s.get('channel', '?')}) has a pole of "
+                     f"modulus {s['pole_modulus']:.9g}")
+    loops = certificate["loops"]
+    same = [loop for loop in loops if loop["verdict"] == verdict]
+    if same or loops:
+        worst = same[0] if same else min(loops, key=lambda loop: loop["margin"] if loop["margin"] is not None else -math.inf)
+        parts.append(_loop_text(worst))
+    return f"{certificate['model']}: stability certificate verdict '{verdict}': " + ("; ".join(parts) or "no loop")
+
+
+def gate(certificate: dict, strict: bool = True) -> None:
+    """Refuse the export of a model the certificate does not certify.
+
+    ``unstable``, ``not-certified`` and ``indeterminate`` raise StabilityError (the
+    message gives the verdict, the loop path and the margin) unless ``strict`` is
+    False, which warns instead. ``marginally-stable`` (a lossless loop: it neither
+    grows nor decays, exactly what a lossless prototype is meant to do) passes
+    with a StabilityWarning. ``certified-stable`` passes silently.
+    """
+    verdict = certificate["verdict"]
+    if verdict == "certified-stable":
+        return
+    message = explain(certificate)
+    if verdict == "marginally-stable":
+        warnings.warn(message + " (lossless: exported; any loop gain above 1 would make it grow)", StabilityWarning,
+                      stacklevel=2)
+        return
+    if not strict:
+        warnings.warn(message + " (exported anyway: strict is false)", StabilityWarning, stacklevel=2)
+        return
+    raise StabilityError(message + "; the export is refused (set strict: false in the manifest to build anyway)")
 
 
 def write_certificate(config: dict, path, controls: dict | None = None, **options) -> dict:
+    """Certify and write ``path`` atomically (the build writes it whatever the verdict; :func:`gate` decides)."""
     certificate = certify(config, controls, **options)
     write_json_atomic(path, certificate)
     return certificate
+
+
+class _CallableModule(types.ModuleType):
+    """``adac.certify`` is both this module (``adac.certify.gate``) and the function (``adac.certify(ir)``):
+    importing the submodule rebinds the package attribute to the module, so the module forwards calls."""
+
+    def __call__(self, config: dict, controls: dict | None = None, **options) -> dict:
+        return certify(config, controls, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

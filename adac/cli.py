@@ -1,6 +1,17 @@
-"""``python3 -m adac``: the build steps as commands (SCons runs these).
+"""``adac`` / ``python3 -m adac``: the build steps as commands (the SCons builders run these).
 
-User mistakes print one line naming the file and field, and exit 2 — no traceback.
+    adac [--build-root build] build-ir  MANIFEST OUT.json            checkpoint + factory -> IR
+    adac [--build-root build] emit      MANIFEST IR.json OUT.dsp     IR + controls -> FAUST
+    adac [--build-root build] certify   MANIFEST IR.json OUT.cert.json
+    adac [--build-root build] juce      MANIFEST IN.dsp OUTDIR        FAUST -> JUCE CMake project
+    adac [--build-root build] plugin    MANIFEST PROJECTDIR OUT.bundles.json [--juce-build DIR] [--config C]
+    adac [--build-root build] package   MANIFEST OUTDIR ARTEFACT...   release copy (stripped) + release-manifest.json
+    adac [--build-root build] release-manifest OUT.json ARTEFACT...
+    adac check MANIFEST...                                            validate manifests
+
+(``ir``, ``dsp`` and ``cert`` are accepted for ``build-ir``, ``emit`` and ``certify``.)
+Every output must lie inside the build root. User mistakes print one line naming the file
+and the field, and exit 2 — no traceback.
 """
 from __future__ import annotations
 
@@ -10,51 +21,87 @@ from pathlib import Path
 
 from .errors import AdacError, exit_code_for_user_errors
 
+COMMANDS = {
+    # name: (aliases, help, positional arguments)
+    "build-ir": (["ir"], "checkpoint + model factory -> IR .json", ["manifest", "out"]),
+    "emit": (["dsp"], "IR -> FAUST .dsp (with the manifest's controls)", ["manifest", "ir", "out"]),
+    "certify": (["cert"], "IR -> stability certificate (refused if strict and not certified)", ["manifest", "ir", "out"]),
+    "juce": ([], ".dsp -> JUCE CMake project folder", ["manifest", "dsp", "out"]),
+    "plugin": ([], "JUCE project -> plugin bundles + listing", ["manifest", "project", "out"]),
+    "package": ([], "release copy of built artefacts (stripped bundles) + release-manifest.json", ["manifest", "out"]),
+    "release-manifest": ([], "list artefacts with their sha256", ["out"]),
+    "check": ([], "validate manifests", []),
+}
+CANONICAL = {alias: name for name, (aliases, _, _) in COMMANDS.items() for alias in aliases}
+
 
 def _inside(path: Path, root: Path, what: str) -> Path:
-    path, root = path.resolve(), root.resolve()
-    if root != path and root not in path.parents:
-        raise AdacError(f"{what} {path} is outside the build tree {root}")
+    path, root = Path(path).resolve(), Path(root).resolve()
+    if root == path or root not in path.parents:
+        raise AdacError(f"{what} {path} is outside the build tree {root} (outputs go under --build-root)")
     return path
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="adac", description="adac build steps")
-    parser.add_argument("--build-root", type=Path, default=Path("build"),
-                        help="every output must lie inside this folder (default: ./build)")
-    parser.add_argument("--release", action="store_true", help="optimised, stripped, versioned plugin bundles")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, helptext, args in (
-        ("ir", "checkpoint + factory -> IR", ["manifest", "out"]),
-        ("dsp", "IR -> FAUST .dsp", ["manifest", "ir", "out"]),
-        ("cert", "IR -> stability certificate (gated by the manifest's strict)", ["manifest", "ir", "out"]),
-        ("juce", ".dsp -> JUCE project folder", ["manifest", "dsp", "out"]),
-        ("plugin", "JUCE project -> plugin bundles", ["manifest", "project", "out"]),
-        ("check", "validate a manifest", ["manifest"]),
-    ):
-        p = sub.add_parser(name, help=helptext)
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="adac", description="adac build steps (the SCons builders run these)")
+    p.add_argument("--build-root", type=Path, default=Path("build"),
+                   help="every output must lie inside this folder (default: ./build)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (aliases, helptext, args) in COMMANDS.items():
+        s = sub.add_parser(name, aliases=aliases, help=helptext)
         for arg in args:
-            p.add_argument(arg, type=Path)
-    args = parser.parse_args(argv)
+            s.add_argument(arg, type=Path)
+        if name == "plugin":
+            s.add_argument("--juce-build", type=Path, default=None,
+                           help="JUCE build tree shared by all plugins (default: <build-root>/juce-build)")
+            s.add_argument("--config", default="Release", help="CMake build type (default Release)")
+            s.add_argument("--jobs", type=int, default=2, help="parallel compile jobs")
+        if name in ("release-manifest", "package"):
+            s.add_argument("artefacts", type=Path, nargs="+")
+        if name == "check":
+            s.add_argument("manifests", type=Path, nargs="+")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    args.command = CANONICAL.get(args.command, args.command)
     return exit_code_for_user_errors(lambda: run(args))
 
 
 def run(args) -> None:
-    from . import pipeline
     from .manifest import load_manifest
 
+    if args.command == "check":
+        for path in args.manifests:
+            m = load_manifest(path)
+            print(f"{path}: ok ({m.name} {m.version}, fs {m.fs} Hz, formats {', '.join(m.formats)})")
+        return
+    out = _inside(args.out, args.build_root, "output")
+    if args.command == "release-manifest":
+        from .pipeline import write_release_manifest
+
+        write_release_manifest(out, args.artefacts)
+        return
+
+    from . import pipeline
+
     manifest = load_manifest(args.manifest)
-    if hasattr(args, "out"):
-        _inside(args.out, args.build_root, "output")
-    steps = {
-        "ir": lambda: pipeline.write_ir(manifest, args.out),
-        "dsp": lambda: pipeline.write_dsp(manifest, args.ir, args.out),
-        "cert": lambda: pipeline.write_certificate(manifest, args.ir, args.out),
-        "juce": lambda: pipeline.write_juce_project(manifest, args.dsp, args.out),
-        "plugin": lambda: pipeline.build_plugin(manifest, args.project, args.out, release=args.release),
-        "check": lambda: None,
-    }
-    steps[args.command]()
+    if args.command == "build-ir":
+        pipeline.write_ir(manifest, out)
+    elif args.command == "emit":
+        pipeline.write_dsp(manifest, args.ir, out)
+    elif args.command == "certify":
+        pipeline.write_certificate(manifest, args.ir, out)
+    elif args.command == "juce":
+        pipeline.write_juce_project(manifest, args.dsp, out)
+    elif args.command == "plugin":
+        juce_build = args.juce_build or args.build_root / "juce-build"
+        _inside(juce_build, args.build_root, "JUCE build tree")
+        pipeline.build_plugin(manifest, args.project, out, juce_build=juce_build, config=args.config, jobs=args.jobs)
+    elif args.command == "package":
+        pipeline.package_release(manifest, out, args.artefacts)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,42 +1,96 @@
 """Macro-controls: host-visible sliders that do not touch the trained parameters.
 
-Addresses are stable (``/adac/rt60``, ``/adac/dry_wet``, ``/adac/pre_delay``):
-hosts, saved sessions and the hot-reload host find a slider again after a rebuild.
+Addresses are fixed (one group ``adac``, fixed labels), so hosts, saved sessions
+and the hot-reload host find a slider again after any rebuild:
 
-* ``rt60`` (s): the broadband T60 T0 of the trained model (T30 of its exact
-  response) is the slider's default. Every delay of ``d`` samples inside a loop
-  is scaled by ``gamma^d`` with ``gamma = 10^(-3/fs * (1/T - 1/T0))``: the
-  whole loop's decay rate changes from 60 dB per T0 to 60 dB per T, on a lossless
-  prototype and on a trained lossy model alike (the decay already trained in is
-  subtracted, not stacked on). At the default gamma is exactly 1: the plugin is
-  the trained model. The certificate covers the slider's maximum (slowest decay).
-* ``dry_wet`` (0..1, default 1 = the model alone): equal-power mix by default
-  (dry sqrt(1-m), wet sqrt(m): exact zeros at both ends), ``law: linear`` for
-  (1-m, m). The dry signal is the input, duplicated from mono to N outputs.
-* ``pre_delay`` (ms, default 0, range 0..max, 100 ms unless set): a delay before
-  the model; moved smoothly (a smoothed, linearly interpolated delay time), so
-  it glides instead of clicking.
+=====================  ======  =========================================  ==================================
+address                unit    default                                    range (unless set)
+=====================  ======  =========================================  ==================================
+``/adac/rt60``         s       T0: the trained model's broadband T30      T0/4 .. 2 T0
+``/adac/dry_wet``      0..1    1 (the model alone)                        0 .. 1
+``/adac/pre_delay``    ms      0                                          0 .. 100
+=====================  ======  =========================================  ==================================
 
-Smoothers start at the slider's value, so nothing ramps from zero at load.
+* ``rt60``: T0 is measured on the IR (exact float64 simulation, Schroeder
+  backward integration, T30 fit: :func:`adac.rt60.ir_decay_time`), rounded to the
+  slider's 1 ms step and written into the ``.dsp`` (``declare adac_rt60_trained``).
+  Every delay of ``d`` samples inside a loop is scaled by ``gamma^d`` with
+  ``gamma = 10^(-3/SR * (1/T - 1/T0'))`` where ``T0' = T0 * fs/SR`` is the trained
+  decay at the running rate: the whole loop's decay rate changes from 60 dB per
+  T0 to 60 dB per T (``1/T_total = 1/T0 + (1/T - 1/T0)``) on a lossless prototype
+  and on a trained lossy model alike; the decay already trained in is replaced,
+  not stacked on. The expression is written as ``10^(3/SR * (T - T0')/(T T0'))``
+  so that at the default (``T == T0'`` exactly) it is exactly 1.0: the plugin is
+  bit for bit the trained model. ``gamma`` is clamped to ``gamma_max``, its value
+  at the slider's maximum at the IR's rate ``fs``, which is what the certificate
+  certifies: the certificate then holds at every sample rate (at rates above fs
+  the longest reachable T60 is ``max * fs / SR``).
+* ``dry_wet``: equal-power mix by default (dry ``sqrt(1-m)``, wet ``sqrt(m)``:
+  ``dry^2 + wet^2 = 1`` and exact zeros at both ends, which cos/sin in float32
+  would not give), ``law: linear`` for ``(1-m, m)``. The dry signal is the input,
+  duplicated from mono to N outputs; a model with other channel counts refuses it.
+* ``pre_delay``: a delay before the model; the delay time glides (one-pole, 50 ms)
+  through a linearly interpolated delay line, so moving it never clicks. Its
+  buffer is sized for ``max`` at 192 kHz.
+
+Smoothers start at the slider's default (they smooth the offset from the
+default, which is 0 at load), so nothing ramps from zero when the plugin loads.
+Ranges are enforced: an out-of-range default is an error, never clamped.
 """
 from __future__ import annotations
 
+import json
 import math
+from functools import lru_cache
 from typing import Callable
+
+import numpy as np
 
 from .errors import AdacError
 
 NAMES = ("rt60", "dry_wet", "pre_delay")
 GROUP = "adac"
 MAX_SAMPLE_RATE = 192000
+RT60_STEP = 0.001  # s: the slider's step, and the grid T0 is rounded to
+PRE_DELAY_SMOOTHING = 0.05  # s: time constant of the pre-delay glide
 
 
 def address(name: str) -> str:
+    """The FAUST address of a control (stable across rebuilds)."""
     return f"/{GROUP}/{name}"
 
 
+ADDRESSES = {name: address(name) for name in NAMES}
+
+
+@lru_cache(maxsize=32)
+def _trained_t60(graph_json: str, fs: int, in_ch: int, out_ch: int, name: str) -> float:
+    from .rt60 import ir_decay_time
+
+    config = {"graph": json.loads(graph_json), "fs": fs, "input_channels": in_ch, "output_channels": out_ch, "name": name}
+    return ir_decay_time(config)
+
+
+def trained_t60(config: dict) -> float:
+    """The trained model's broadband T60 (T30 fit) in seconds, cached per graph."""
+    graph = json.dumps(config["graph"], sort_keys=True)
+    try:
+        return _trained_t60(graph, config["fs"], config["input_channels"], config["output_channels"], config.get("name", "?"))
+    except AdacError as exc:
+        raise AdacError(f"controls.rt60: no trained reverberation time to scale: {exc}") from None
+
+
+def rt60_gamma(t60: float, trained: float, fs: float) -> float:
+    """Per-sample loop factor that turns a trained decay ``trained`` into ``t60`` (seconds) at rate ``fs``."""
+    return 10 ** (-3 / fs * (1 / t60 - 1 / trained))
+
+
 def normalise_controls(controls: dict | None, config: dict) -> dict:
-    """``{name: {default, min, max[, law]}}`` for the enabled controls; errors name the control and field."""
+    """``{name: {default, min, max[, law | trained, gamma_max]}}`` for the enabled controls.
+
+    ``True`` or ``{}`` takes every default; ``False`` or ``{"enabled": false}`` drops a
+    control. Errors name the control and the field; values are never clamped.
+    """
     if not controls:
         return {}
     if not isinstance(controls, dict):
@@ -45,52 +99,71 @@ def normalise_controls(controls: dict | None, config: dict) -> dict:
     for name, spec in controls.items():
         if name not in NAMES:
             raise AdacError(f"controls: unknown control {name!r} (known: {', '.join(NAMES)})")
-        if spec is False or (isinstance(spec, dict) and spec.get("enabled") is False):
+        if spec is False or spec is None or (isinstance(spec, dict) and spec.get("enabled") is False):
             continue
+        if spec is not True and not isinstance(spec, dict):
+            raise AdacError(f"controls.{name}: expected true, false or a mapping, got {spec!r}")
         spec = {} if spec is True else dict(spec)
         spec.pop("enabled", None)
-        unknown = set(spec) - {"default", "min", "max", "law"}
+        unknown = set(spec) - {"default", "min", "max"} - ({"law"} if name == "dry_wet" else set())
         if unknown:
             raise AdacError(f"controls.{name}: unknown field(s) {', '.join(sorted(unknown))}")
-        out[name] = _defaults(name, spec, config)
-        c = out[name]
         for field in ("default", "min", "max"):
-            if not isinstance(c[field], (int, float)) or not math.isfinite(c[field]):
-                raise AdacError(f"controls.{name}.{field}: must be a finite number, got {c[field]!r}")
-        if not c["min"] <= c["default"] <= c["max"] or c["min"] == c["max"]:
-            raise AdacError(f"controls.{name}: default {c['default']} must lie in [min, max] = [{c['min']}, {c['max']}] "
-                            "with min < max (values are not clamped)")
+            value = spec.get(field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+                raise AdacError(f"controls.{name}.{field}: must be a finite number, got {value!r}")
+        c = out[name] = _defaults(name, spec, config)
+        if not c["min"] < c["max"]:
+            raise AdacError(f"controls.{name}.max: max {c['max']} must be greater than min {c['min']}")
+        if not c["min"] <= c["default"] <= c["max"]:
+            raise AdacError(f"controls.{name}.default: default {c['default']} must lie in [min, max] = "
+                            f"[{c['min']}, {c['max']}] (values are not clamped)")
     if "rt60" in out and out["rt60"]["min"] <= 0:
         raise AdacError("controls.rt60.min: a reverberation time must be positive")
     if "pre_delay" in out and out["pre_delay"]["min"] < 0:
         raise AdacError("controls.pre_delay.min: a delay cannot be negative")
-    if "dry_wet" in out and (out["dry_wet"]["min"] < 0 or out["dry_wet"]["max"] > 1):
-        raise AdacError("controls.dry_wet: the mix lies in [0, 1]")
-    if "dry_wet" in out and out["dry_wet"].get("law", "equal_power") not in ("equal_power", "linear"):
-        raise AdacError(f"controls.dry_wet.law: 'equal_power' or 'linear', got {out['dry_wet']['law']!r}")
+    if "dry_wet" in out:
+        c = out["dry_wet"]
+        if c["min"] < 0:
+            raise AdacError(f"controls.dry_wet.min: the mix lies in [0, 1], got {c['min']}")
+        if c["max"] > 1:
+            raise AdacError(f"controls.dry_wet.max: the mix lies in [0, 1], got {c['max']}")
+        if c["law"] not in ("equal_power", "linear"):
+            raise AdacError(f"controls.dry_wet.law: 'equal_power' or 'linear', got {c['law']!r}")
     return out
 
 
 def _defaults(name: str, spec: dict, config: dict) -> dict:
     if name == "rt60":
-        from .rt60 import ir_decay_time
+        from .rt60 import loop_count
 
-        t0 = round(ir_decay_time(config), 3)  # the trained model's T30, on the slider's 1 ms grid
-        return {"trained": t0, "default": spec.get("default", t0), "min": spec.get("min", round(t0 / 4, 3)),
-                "max": spec.get("max", round(t0 * 2, 3))}
+        if loop_count(config) == 0:
+            raise AdacError(f"controls.rt60: the model of {config.get('name')!r} has no feedback loop to scale")
+        t0 = round(trained_t60(config), 3)  # the trained model's T30, on the slider's 1 ms grid
+        if t0 <= 0:
+            raise AdacError(f"controls.rt60: the trained reverberation time {t0} s rounds to zero")
+        c = {"trained": t0, "default": spec.get("default", t0), "min": spec.get("min", round(t0 / 4, 3)),
+             "max": spec.get("max", round(t0 * 2, 3))}
+        if not c["min"] > 0:
+            raise AdacError("controls.rt60.min: a reverberation time must be positive")
+        # the loop factor at the top of the range, as the float32 build stores it: the clamp and the certificate
+        c["gamma_max"] = float(np.float32(rt60_gamma(c["max"], t0, config["fs"])))
+        return c
     if name == "dry_wet":
         return {"default": spec.get("default", 1.0), "min": spec.get("min", 0.0), "max": spec.get("max", 1.0),
                 "law": spec.get("law", "equal_power")}
     return {"default": spec.get("default", 0.0), "min": spec.get("min", 0.0), "max": spec.get("max", 100.0)}
 
 
-def loop_gamma_range(normalised: dict, config: dict) -> tuple[float, dict]:
-    """Largest per-sample loop gain factor over the sliders' ranges, and what the certificate covers."""
+def loop_gamma_range(normalised: dict, config: dict) -> tuple[float, dict | None]:
+    """Largest per-sample loop factor over the sliders' ranges, and what the certificate covers."""
+    covered = {name: dict(v) for name, v in normalised.items()} or None
     if "rt60" not in normalised:
-        return 1.0, {name: {k: v for k, v in c.items()} for name, c in normalised.items()} or None
+        return 1.0, covered
     c = normalised["rt60"]
-    gamma = 10 ** (-3 / config["fs"] * (1 / c["max"] - 1 / c["trained"]))
-    return gamma, {name: dict(v) for name, v in normalised.items()}
+    covered["rt60"]["covers"] = (f"every slider position {c['min']}..{c['max']} s at fs = {config['fs']} Hz; at any rate "
+                                 f"the loop factor is clamped to gamma_max, so the certificate holds at every sample rate")
+    return c["gamma_max"], covered  # the bound grows with gamma, and gamma with the slider
 
 
 def _slider(name: str, c: dict, unit: str, step: float) -> str:
@@ -100,26 +173,33 @@ def _slider(name: str, c: dict, unit: str, step: float) -> str:
             f'{number(c["max"])}, {number(step)}))')
 
 
-def _smoothed(slider: str, default: float) -> str:
-    """A slider smoothed from its default: si.smoo starts at 0, so smooth the offset from the default."""
+def _smoothed(slider: str, default: float, seconds: float | None = None) -> str:
+    """A slider smoothed from its default: FAUST's smoothers start at 0, so smooth the offset from the default."""
     from .faust_backend import number
 
-    return f"(({slider} - {number(default)}) : si.smoo : +({number(default)}))"
+    smoother = "si.smoo" if seconds is None else f"si.smooth(ba.tau2pole({number(seconds)}))"
+    return f"(({slider} - {number(default)}) : {smoother} : +({number(default)}))"
 
 
 def prepare_controls(config: dict, controls: dict, ctx) -> Callable[[str], str]:
-    """Set the emission context for the controls and return the wrapper of the model expression."""
+    """Set the emission context for the controls (``ctx.loop_decay``, definitions) and return
+    the wrapper of the model's process expression."""
     from .faust_backend import number
 
     normalised = normalise_controls(controls, config)
     n_in, n_out = config["input_channels"], config["output_channels"]
-    definitions = []
+    definitions = [f'declare adac_controls "{" ".join(address(n) for n in normalised)}";']
     if "rt60" in normalised:
         c = normalised["rt60"]
-        t = _smoothed(_slider("rt60", c, "s", 0.001), c["default"])
-        trained_at_sr = f"({number(c['trained'])} * {config['fs']} / ma.SR)"
-        definitions.append(f"adac_rt60 = {t};")
-        definitions.append(f"adac_rt60_gamma = pow(10, -3 / ma.SR * (1 / adac_rt60 - 1 / {trained_at_sr}));")
+        definitions += [
+            f'declare adac_rt60_trained "{number(c["trained"])}";',
+            f"adac_rt60 = {_smoothed(_slider('rt60', c, 's', RT60_STEP), c['default'])};",
+            "// the trained T60 at the running rate (delays are in samples); exactly T0 at fs",
+            f"adac_rt60_trained = {number(c['trained'])} * ({number(config['fs'])} / ma.SR);",
+            "// 10^(-3/SR (1/T - 1/T0)), written so that T == T0 gives exactly 1.0; clamped to the certified maximum",
+            f"adac_rt60_gamma = min({number(c['gamma_max'])}, pow(10.0, 3.0 / ma.SR * (adac_rt60 - adac_rt60_trained) "
+            "/ (adac_rt60 * adac_rt60_trained)));",
+        ]
         ctx.loop_decay = "adac_rt60_gamma"
     if "dry_wet" in normalised:
         c = normalised["dry_wet"]
@@ -133,9 +213,10 @@ def prepare_controls(config: dict, controls: dict, ctx) -> Callable[[str], str]:
             definitions += ["adac_dry_gain = sqrt(max(0, 1 - adac_mix));", "adac_wet_gain = sqrt(max(0, adac_mix));"]
     if "pre_delay" in normalised:
         c = normalised["pre_delay"]
-        max_samples = int(math.ceil(c["max"] / 1000 * MAX_SAMPLE_RATE)) + 1
-        # a smoothly moving delay (linear interpolation): no click when moved, exact at integral sample counts
-        definitions.append(f"adac_pre_delay = {_smoothed(_slider('pre_delay', c, 'ms', 0.1), c['default'])} * ma.SR / 1000;")
+        max_samples = int(math.ceil(c["max"] / 1000 * MAX_SAMPLE_RATE)) + 2
+        # a gliding delay time through a linearly interpolated line: no click when moved, exact at whole samples
+        definitions.append(f"adac_pre_delay = {_smoothed(_slider('pre_delay', c, 'ms', 0.1), c['default'], PRE_DELAY_SMOOTHING)}"
+                           " * ma.SR / 1000;")
         definitions.append(f"adac_pre_delay_line = de.fdelay({max_samples}, adac_pre_delay);")
     ctx.definitions.extend(definitions)
 

@@ -229,16 +229,25 @@ def _foldable(a: dict, b: dict) -> bool:
     if a["diagonal"] and b["diagonal"]:
         return True
     dense = [n for n in (a, b) if not n["diagonal"]]
-    # a diagonal folds into a dense neighbour; a structured (Hadamard) matrix keeps its fast form
-    return len(dense) == 1 and (a["diagonal"] or b["diagonal"]) and hadamard_scale(dense[0]["matrix"]) is None
+    if len(dense) != 1:
+        return False
+    if hadamard_form(dense[0]["matrix"]) is not None:
+        # a Hadamard matrix keeps its fast form with the diagonal as its row (or column) factors;
+        # a zero gain would turn it into a dense matrix with a zero row
+        return all(g != 0 for g in (a if a["diagonal"] else b)["gains"])
+    return True
 
 
 def fold_gains(node: dict) -> dict:
-    """The graph with neighbouring gain nodes of every series folded into one (recursively)."""
+    """The graph with neighbouring gain nodes of every series folded into one (recursively).
+
+    Loops are left as they are: there a per-line gain saves only N of the matrix's N^2
+    products, and next to its delay line it lets the certificate bound each line's decay
+    on its own (see adac.certify).
+    """
+    if node["kind"] == "recursion":
+        return node
     out = dict(node)
-    for key in ("feedforward", "feedback"):
-        if key in node:
-            out[key] = fold_gains(node[key])
     if "children" in node:
         children = [fold_gains(c) for c in node["children"]]
         if node["kind"] == "series":
@@ -294,37 +303,154 @@ def emit_delay(node, ctx):
     return _rows([[_delay_expr(d, ctx) for d in row] for row in samples], node["in"])
 
 
-def hadamard_scale(matrix) -> float | None:
-    """``c`` if ``matrix == c * H`` with ``H`` Sylvester's Hadamard matrix (FLAMO's ordering), else None."""
-    m = np.asarray(matrix, dtype=float)
-    n = m.shape[0]
-    if m.ndim != 2 or m.shape[1] != n or n < 2 or n & (n - 1):
+HADAMARD_RTOL = 1e-12  # the fast form is used only when it reproduces the matrix to double precision
+
+
+@dataclass(frozen=True)
+class HadamardForm:
+    """``matrix[a, b] == row[a] * col[b] * H[pi[a], sigma[b]]``, ``H`` Sylvester's Hadamard matrix (+-1 entries)."""
+
+    row: np.ndarray
+    col: np.ndarray
+    pi: np.ndarray
+    sigma: np.ndarray
+
+
+def _sylvester_labels(signs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(pi, sigma)`` with ``signs == H[pi][:, sigma]``, or None; ``signs``' first row and column are +1.
+
+    The rows of a matrix equal to Sylvester's ``H`` up to row and column permutations form
+    the group Z_2^k under elementwise products: k = log2(n) generator rows fix the row
+    labels (bit m for generator m), and the generators' signs in a column give its label.
+    """
+    n = signs.shape[0]
+    k = n.bit_length() - 1
+    span = {signs[0].tobytes(): 0}
+    generators: list[int] = []
+    for a in range(1, n):
+        if signs[a].tobytes() in span:
+            continue
+        if len(generators) == k:
+            return None
+        bit = 1 << len(generators)
+        generators.append(a)
+        span.update({(np.frombuffer(v, dtype=signs.dtype) * signs[a]).tobytes(): mask | bit for v, mask in list(span.items())})
+    if len(span) != n:
         return None
+    pi = np.array([span.get(signs[a].tobytes(), -1) for a in range(n)])
+    sigma = np.zeros(n, dtype=int)
+    for m, g in enumerate(generators):
+        sigma |= (signs[g] < 0).astype(int) << m
     from scipy.linalg import hadamard
 
-    scale = float(m[0, 0])
-    if scale == 0 or not np.allclose(m, scale * hadamard(n), rtol=1e-12, atol=0):
+    if sorted(pi) != list(range(n)) or sorted(sigma) != list(range(n)):
         return None
-    return scale
+    if not np.array_equal(hadamard(n)[np.ix_(pi, sigma)], signs):
+        return None
+    return pi, sigma
+
+
+def hadamard_form(matrix) -> HadamardForm | None:
+    """The fast-transform factors of ``matrix``, detected from its values, or None.
+
+    Accepts any square matrix equal, to ``HADAMARD_RTOL`` relative, to Sylvester's
+    Hadamard matrix with rows and columns permuted and scaled by nonzero factors
+    (signs, ``1/sqrt(N)``, folded diagonal gains): FLAMO's ``hadamard`` Matrix, but also
+    a signed or reordered one written out as a dense matrix. The factors are
+    normalised so that one side is +-1 whenever the matrix allows it: the scaling
+    costs N multiplications (on the outputs, or on the inputs for ``H diag(g)``)
+    and sign flips.
+    """
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        return None
+    n = m.shape[0]
+    if n < 2 or n & (n - 1) or not np.all(np.isfinite(m)) or np.any(m == 0):
+        return None
+    row = m[:, 0] * np.sign(m[0, 0])
+    col = m[0] / abs(m[0, 0])
+    if np.all(np.abs(row) == abs(row[0])) and not np.all(np.abs(col) == 1):
+        row, col = np.sign(row), col * abs(row[0])  # column gains (H diag(g)): scale the inputs, not both sides
+    ratio = m / np.outer(row, col)
+    if np.abs(np.abs(ratio) - 1).max() > HADAMARD_RTOL:
+        return None
+    signs = np.where(ratio > 0, 1, -1).astype(np.int8)
+    labels = _sylvester_labels(signs)
+    if labels is None:
+        return None
+    pi, sigma = labels
+    from scipy.linalg import hadamard
+
+    if not np.allclose(np.outer(row, col) * hadamard(n)[np.ix_(pi, sigma)], m, rtol=HADAMARD_RTOL, atol=0):
+        return None
+    return HadamardForm(row=row, col=col, pi=pi, sigma=sigma)
+
+
+def hadamard_scale(matrix) -> float | None:
+    """``c`` if ``matrix == c * H`` in Sylvester's (FLAMO's) ordering, else None."""
+    form = hadamard_form(matrix)
+    if form is None or not (np.all(form.col == 1) and np.all(form.row == form.row[0])):
+        return None
+    if not (np.array_equal(form.pi, np.arange(len(form.pi))) and np.array_equal(form.sigma, form.pi)):
+        return None
+    return float(form.row[0])
 
 
 def _fwht(n: int) -> str:
-    # Sylvester: H_2n = [[H_n, H_n], [H_n, -H_n]]: two half transforms, then n sums and n differences
+    """Sylvester's ``H_n`` (unscaled) as log2(n) butterfly stages: N log2 N additions.
+
+    ``H_2n = [[H_n, H_n], [H_n, -H_n]]``: two half transforms, then n sums and n
+    differences. Each butterfly output goes through ``attach(_, 0)``, which FAUST
+    compiles to nothing but which stops its normaliser from flattening the stages
+    into N dense sums of N terms (without it the C++ has O(N^2) additions).
+    """
     if n == 1:
         return "_"
-    half = _fwht(n // 2)
-    return (f"(({half}, {half}) <: (ro.interleave({n // 2}, 2) : par(i, {n // 2}, +)), "
-            f"(ro.interleave({n // 2}, 2) : par(i, {n // 2}, -)))")
+    half, h = _fwht(n // 2), n // 2
+    return (f"(({half}, {half}) <: (ro.interleave({h}, 2) : par(i, {h}, (+ : attach(_, 0)))), "
+            f"(ro.interleave({h}, 2) : par(i, {h}, (- : attach(_, 0)))))")
+
+
+def _route(n: int, source: np.ndarray) -> str | None:
+    """Output ``j`` takes input ``source[j]``; None for the identity."""
+    if np.array_equal(source, np.arange(n)):
+        return None
+    return f"route({n}, {n}, " + ", ".join(f"({int(s) + 1}, {j + 1})" for j, s in enumerate(source)) + ")"
+
+
+def _fast_hadamard(form: HadamardForm) -> str:
+    """``y = diag(row) P_pi H P_sigma diag(col) x`` as a fast Walsh-Hadamard transform."""
+    n = len(form.row)
+    stages = []
+    if np.any(form.col != 1):
+        stages.append(_diagonal([_gain_expr(c) for c in form.col]))
+    stages.append(_route(n, np.argsort(form.sigma)))  # transform input sigma[b] takes column b
+    stages.append(_fwht(n))
+    stages.append(_route(n, form.pi))  # output a takes transform output pi[a]
+    if np.any(form.row != 1):
+        stages.append(_diagonal([_gain_expr(r) for r in form.row]))
+    return "(" + " : ".join(s for s in stages if s is not None) + ")"
 
 
 def emit_gain(node, ctx):
     if node["diagonal"]:
         return _diagonal([_gain_expr(g) for g in node["gains"]])
-    scale = hadamard_scale(node["matrix"])
-    if scale is not None:
+    form = hadamard_form(node["matrix"])
+    if form is not None:
         # fast Walsh-Hadamard transform: N log N additions and N multiplications instead of N^2 of each
-        return f"({_fwht(node['in'])} : par(i, {node['in']}, *({number(scale)})))"
-    return _rows([[_gain_expr(g) for g in row] for row in node["matrix"]], node["in"])
+        return _fast_hadamard(form)
+    return _dense_matrix(np.asarray(node["matrix"], dtype=float))
+
+
+def _dense_matrix(matrix: np.ndarray) -> str:
+    """A dense matrix as one lambda ``\\(x0, .., xn).(sum_j m_0j * xj, ..)``: the same sums of products
+    as a ``si.bus <: rows :> _`` block diagram, but FAUST compiles it in about half the time at N = 64
+    (no N^2-wire split to propagate)."""
+    rows = []
+    for row in matrix:
+        terms = [f"x{j}" if g == 1 else f"{number(g)} * x{j}" for j, g in enumerate(row) if g != 0]
+        rows.append(" + ".join(terms) if terms else "0")
+    return "(\\(" + ", ".join(f"x{j}" for j in range(matrix.shape[1])) + ").(" + ", ".join(rows) + "))"
 
 
 def emit_householder(node, ctx):

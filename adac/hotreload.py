@@ -5,29 +5,39 @@
         ...optimiser step...
         live.update(model)          # re-emits; publishes only when the code changed
 
-The running host (``hosts/hotreload``: a JUCE plugin and a command-line host,
-built by ``build_host``) watches the file, compiles the new code off the audio
-thread with libfaust, crossfades to it and keeps every slider by its address.
+The running host (``hosts/hotreload``: a JUCE plugin and a command-line host, built by
+``build_host``) watches the file. When only coefficients changed (the usual training step) it
+writes the new constants into the running DSP without compiling (the host's constant-lifting
+fast path, ~5 ms publish-to-audio); otherwise it compiles the new code with libfaust off the
+audio thread and crossfades to it. Every slider keeps its value by FAUST address. See
+docs/hotreload.md.
 
-Publishing writes a temp file in the same folder and renames it over the
-target, so a reader sees the old file or the new one, never half of either.
-Two publishers on one path: each publish is a whole file and the last rename
-wins; an advisory lock (``fcntl.flock`` on ``<path>.lock``) serialises the
-write-and-rename, and a publisher that cannot take it at once skips (returns
-False) instead of waiting: the training loop is never blocked.
+Publishing writes a temp file in the same folder and renames it over the target, so a reader
+sees the old file or the new one, never half of either. Two publishers on one path: each publish
+is a whole file and the last rename wins; an advisory lock (``fcntl.flock`` on ``<path>.lock``)
+serialises the write-and-rename, and a publisher that cannot take it at once skips (returns
+False, counts it in ``skipped``, and publishes that code at its next chance) instead of waiting.
+
+The training loop never waits for the host. What ``update`` does cost is the emitter
+(``adac.flamo_to_faust``: hundreds of ms for a small FDN today); ``background=True`` moves it to
+a worker thread: ``update`` then only snapshots the model's parameters (``state_dict``, cheap;
+the first call also deep-copies the model once) and the worker emits and publishes the newest
+snapshot, dropping older ones it had no time for.
 """
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import os
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 from . import toolchain
 from .errors import AdacError
-from .fileio import write_text_atomic
 
 HOST_DIR = toolchain.REPO_ROOT / "hosts" / "hotreload"
 
@@ -41,21 +51,32 @@ class HotReload:
         path: the published ``.dsp`` (default ``build/live/<name>.dsp``).
         every_n_steps: publish at most every n-th ``update`` call.
         min_interval_s: and at most once per this many seconds (``force`` skips both).
-        emit: ``emit(model) -> str``; default ``adac.flamo_to_faust(model, fs, name, controls)``.
+        emit: ``emit(model) -> str``; default ``adac.flamo_to_faust(model, fs, name=name, controls=controls)``.
+        background: emit and publish on a worker thread (see the module doc); ``flush()`` waits for it.
     """
 
     def __init__(self, fs: int, name: str = "adac_live", controls: dict | None = None, path=None,
-                 every_n_steps: int = 1, min_interval_s: float = 0.05, emit: Callable | None = None):
+                 every_n_steps: int = 1, min_interval_s: float = 0.05, emit: Callable | None = None,
+                 background: bool = False):
         if every_n_steps < 1 or min_interval_s < 0:
             raise AdacError("HotReload: every_n_steps must be >= 1 and min_interval_s >= 0")
         self.fs, self.name, self.controls = fs, name, controls
         self.path = Path(path) if path else toolchain.REPO_ROOT / "build" / "live" / f"{name}.dsp"
         self.every_n_steps, self.min_interval_s = every_n_steps, min_interval_s
         self._emit = emit
-        self.steps = 0
-        self.published = 0
+        self.steps = 0       # update() calls
+        self.published = 0   # files written
+        self.skipped = 0     # publishes skipped because another publisher held the lock
+        self.errors: list[str] = []  # background mode: emitter exceptions (the worker keeps going)
         self._last_time = float("-inf")
         self._last_digest: str | None = None
+        self._lock = threading.Lock()  # publish() from the worker and the caller
+        self.background = background
+        self._shadow = None
+        self._pending = None
+        self._busy = False
+        self._wake = threading.Condition()
+        self._worker: threading.Thread | None = None
 
     def emit(self, model) -> str:
         if self._emit is not None:
@@ -65,50 +86,139 @@ class HotReload:
         return flamo_to_faust(model, self.fs, name=self.name, controls=self.controls)
 
     def update(self, model, force: bool = False) -> bool:
-        """Re-emit ``model``; publish if the code changed and the throttle allows. Returns True if published."""
+        """Re-emit ``model``; publish if the code changed and the throttle allows.
+
+        Returns True if a file was written (background mode: if a snapshot was queued for the worker).
+        """
         self.steps += 1
         if not force:
             if (self.steps - 1) % self.every_n_steps:
                 return False
             if time.monotonic() - self._last_time < self.min_interval_s:
                 return False
+        if self.background:
+            return self._queue(model)
+        self._last_time = time.monotonic()
         return self.publish(self.emit(model))
 
     def publish(self, code: str) -> bool:
-        """Write ``code`` atomically unless it is what was last published. Never waits for a lock."""
+        """Write ``code`` atomically unless it is what was last published. Never waits for another publisher."""
         digest = hashlib.sha256(code.encode()).hexdigest()
-        if digest == self._last_digest:
-            return False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False  # another publisher is writing: never block the training loop
-            try:
-                write_text_atomic(self.path, code)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-        self._last_digest = digest
+        with self._lock:
+            if digest == self._last_digest:
+                return False
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock_path = self.path.with_name(self.path.name + ".lock")
+            with open(lock_path, "a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    self.skipped += 1
+                    return False  # another publisher is writing: never block the training loop
+                try:
+                    _replace(self.path, code)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+            self._last_digest = digest
+            self._last_time = time.monotonic()
+            self.published += 1
+            return True
+
+    # --- background mode ---------------------------------------------------------------------
+
+    def _queue(self, model) -> bool:
+        if hasattr(model, "state_dict") and hasattr(model, "load_state_dict"):
+            if self._shadow is None:
+                self._shadow = copy.deepcopy(model)  # once; later steps copy only the parameters
+            snapshot = ("state", {k: v.detach().clone() for k, v in model.state_dict().items()})
+        else:
+            snapshot = ("object", model)
         self._last_time = time.monotonic()
-        self.published += 1
+        with self._wake:
+            self._pending = snapshot  # newest wins: an older snapshot not yet emitted is dropped
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="adac-hotreload-publisher", daemon=True)
+                self._worker.start()
+            self._wake.notify()
+        return True
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while self._pending is None:
+                    self._wake.wait()
+                kind, payload = self._pending
+                self._pending = None
+                self._busy = True
+            try:
+                if kind == "state":
+                    self._shadow.load_state_dict(payload)
+                    payload = self._shadow
+                self.publish(self.emit(payload))
+            except Exception as error:  # noqa: BLE001 - reported, the training goes on
+                self.errors.append(f"{type(error).__name__}: {error}")
+            finally:
+                with self._wake:
+                    self._busy = False
+                    self._wake.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Background mode: wait until the newest snapshot is published. Returns False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._wake:
+            while self._pending is not None or self._busy:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._wake.wait(remaining)
         return True
 
 
-def build_host(build_dir=None, *, plugin: bool = True, jobs: int = 2) -> dict[str, Path]:
-    """Build the hot-reload hosts with CMake + Ninja; returns {"cli": path[, "vst3": ..., "standalone": ...]}."""
+def _replace(path: Path, text: str) -> None:
+    """Temp file in the same folder, then rename over ``path``: readers see the old or the new file, whole.
+
+    No fsync (unlike ``adac.fileio``): a live file needs atomicity, not durability across a power cut,
+    and an fsync can stall the training loop for tens of milliseconds on a busy disk.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+TARGETS = {"cli": "adac-hotreload-render", "plugin": "AdacHotReload_All"}
+
+
+def build_host(build_dir=None, *, targets=("cli", "plugin"), jobs: int = 2) -> dict[str, Path]:
+    """Build the hot-reload hosts with CMake + Ninja into ``build_dir`` (default ``build/hotreload``).
+
+    ``targets``: any of "cli" (``adac-hotreload-render``) and "plugin" (the JUCE VST3 + Standalone).
+    Returns ``{"cli": path}`` and/or ``{"vst3": path, "standalone": path}``.
+    """
+    targets = tuple(targets)
+    unknown = set(targets) - set(TARGETS)
+    if unknown or not targets:
+        raise AdacError(f"build_host: targets must be among {sorted(TARGETS)}, got {list(targets)}")
     build_dir = Path(build_dir or toolchain.REPO_ROOT / "build" / "hotreload").resolve()
     cmake = os.environ.get("ADAC_CMAKE", "cmake")
-    if not (build_dir / "CMakeCache.txt").exists():
+    plugin = "ON" if "plugin" in targets else "OFF"
+    cache = build_dir / "CMakeCache.txt"
+    if not cache.exists():
         toolchain.run([cmake, "-S", str(HOST_DIR), "-B", str(build_dir), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
-                       f"-DADAC_HOTRELOAD_PLUGIN={'ON' if plugin else 'OFF'}"], "CMake configure of the hot-reload host")
-    else:
-        toolchain.run([cmake, f"-DADAC_HOTRELOAD_PLUGIN={'ON' if plugin else 'OFF'}", str(build_dir)], "CMake reconfigure")
-    toolchain.run([cmake, "--build", str(build_dir), "--parallel", str(jobs)], "hot-reload host build")
-    built = {"cli": build_dir / "adac-hotreload-render"}
-    artefacts = build_dir / "AdacHotReload_artefacts" / "Release"
-    if plugin:
+                       f"-DADAC_HOTRELOAD_PLUGIN={plugin}"], "CMake configure of the hot-reload host")
+    elif plugin == "ON" and "ADAC_HOTRELOAD_PLUGIN:BOOL=ON" not in cache.read_text():
+        toolchain.run([cmake, "-DADAC_HOTRELOAD_PLUGIN=ON", str(build_dir)], "CMake reconfigure of the hot-reload host")
+    toolchain.run([cmake, "--build", str(build_dir), "--parallel", str(jobs), "--target", *(TARGETS[t] for t in targets)],
+                  "hot-reload host build")
+    built = {}
+    if "cli" in targets:
+        built["cli"] = build_dir / "adac-hotreload-render"
+    if "plugin" in targets:
+        artefacts = build_dir / "AdacHotReload_artefacts" / "Release"
         built["vst3"] = artefacts / "VST3" / "AdacHotReload.vst3"
         built["standalone"] = artefacts / "Standalone" / "AdacHotReload"
     missing = [str(p) for p in built.values() if not p.exists()]

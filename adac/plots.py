@@ -1,6 +1,11 @@
 """Plots of a compiled model: impulse response, energy decay (compiled vs FLAMO), rt60 slider sweep.
 
-    python3 -m adac.plots build/AdacFDN/AdacFDN.json --out docs/img/rt60.png
+    python3 -m adac.plots --ir build/AdacFDN/AdacFDN.json --out docs/img/rt60.png
+    python3 scripts/plot_rt60.py --ir build/AdacFDN/AdacFDN.json --out docs/img/rt60.png   (the same)
+
+The sweep renders the compiled ``.dsp`` (FAUST, float32) with ``/adac/rt60`` set to
+each value and measures its broadband T30 (:mod:`adac.rt60`); the table of
+slider vs measured values is printed too.
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ def plot(ir_path: Path, out: Path, seconds: float | None = None, sweep=(0.5, 0.7
         y = render_impulse_responses(code, fs, int(fs * max(1.0, 3 * target)), params={"/adac/rt60": target})
         targets.append(target)
         measured.append(decay_time(y, fs))
+        print(f"rt60 slider {target:.3f} s: measured T30 {measured[-1]:.4f} s ({100 * (measured[-1] / target - 1):+.2f} %)")
 
     t = np.arange(n) / fs
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -67,11 +73,15 @@ def plot(ir_path: Path, out: Path, seconds: float | None = None, sweep=(0.5, 0.7
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m adac.plots", description=__doc__.splitlines()[0])
-    parser.add_argument("ir", type=Path, help="IR .json (e.g. build/<Name>/<Name>.json)")
+    parser.add_argument("ir_path", nargs="?", type=Path, help="IR .json (e.g. build/<Name>/<Name>.json)")
+    parser.add_argument("--ir", type=Path, help="the same, as an option")
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--seconds", type=float, help="length of the impulse response panel (default 1.5 x T0)")
     args = parser.parse_args(argv)
-    return exit_code_for_user_errors(lambda: print(plot(args.ir, args.out, args.seconds)))
+    ir = args.ir or args.ir_path
+    if ir is None:
+        parser.error("give the IR: --ir path.json")
+    return exit_code_for_user_errors(lambda: print(plot(ir, args.out, args.seconds)))
 
 
 if __name__ == "__main__":

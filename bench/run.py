@@ -54,6 +54,8 @@ HAND = ROOT / "bench" / "fdn_handwritten.cpp"
 FS = 48000
 CXX = ["-std=c++17", "-O3", "-march=x86-64-v2", "-DFAUSTFLOAT=float"]
 VEC = ("-vec", "-vs", "32")
+MCD0 = ("-mcd", "0")  # every delay, even a one-sample mem, as a ring buffer: no per-sample copies
+ADAC_VARIANTS = ("adac", "adac -vec", "adac -mcd 0", "adac -vec -mcd 0")
 FORMS = {"hadamard": "hadamard", "householder": "householder", "dense": "orthogonal"}  # bench name -> FLAMO matrix
 SWEEP = {  # FAUST 2.54 options tried on the N = 64 loops
     "scalar": (),
@@ -143,7 +145,7 @@ def instructions_per_sample(cmd: list[str], seconds: float) -> float | None:
         return None
     with tempfile.TemporaryDirectory(prefix="adac-cg-") as tmp:
         out = Path(tmp) / "cg.out"
-        proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--toggle-collect=adac_run_block*",
+        proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--toggle-collect=*adac_run_block*",
                                *cmd], capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
             return None
@@ -162,8 +164,9 @@ def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: 
                 code, naive = adac.json_to_faust(ir), naive_faust(ir)
                 config = work / f"{kind}{n}.txt"
                 config.write_text(handwritten_config(ir, kind))
-                jobs = {"adac": (code, ()), "adac -vec": (code, VEC), "naive": (naive, ()), "naive -vec": (naive, VEC)}
-                builds = {name: pool.submit(build_faust, src, flags, f"{re.sub(r'[^a-z]', '', name)}_{kind}{n}", work)
+                jobs = {"adac": (code, ()), "adac -vec": (code, VEC), "adac -mcd 0": (code, MCD0),
+                        "adac -vec -mcd 0": (code, VEC + MCD0), "naive": (naive, ()), "naive -vec": (naive, VEC)}
+                builds = {name: pool.submit(build_faust, src, flags, f"{re.sub(r'[^a-z0-9]', '', name)}_{kind}{n}", work)
                           for name, (src, flags) in jobs.items()}
                 builds = {name: f.result() for name, f in builds.items()}
                 commands = {name: [str(b["exe"])] for name, b in builds.items()}
@@ -171,10 +174,11 @@ def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: 
                 times, checksums = timed_runs({k: v + [str(seconds), str(FS)] for k, v in commands.items()}, repeats)
                 ref = checksums["hand-written"]
                 agree = all(abs(v - ref) <= 1e-3 * max(1.0, abs(ref)) for v in checksums.values())
-                best = min(times["adac"], times["adac -vec"])
+                best_name = min(ADAC_VARIANTS, key=lambda k: times[k])
+                best = times[best_name]
                 row = {"matrix": kind, "N": n, "ns_per_sample": times, "checksums": checksums, "checksums_agree": agree,
                        "faust_s": {k: b["faust_s"] for k, b in builds.items()}, "cxx_s": {k: b["cxx_s"] for k, b in builds.items()},
-                       "best_adac": "adac" if times["adac"] <= times["adac -vec"] else "adac -vec",
+                       "best_adac": best_name,
                        "best_adac_vs_handwritten": best / times["hand-written"],
                        "scalar_adac_vs_handwritten": times["adac"] / times["hand-written"],
                        "adac_vs_naive": best / min(times["naive"], times["naive -vec"]),
@@ -184,7 +188,8 @@ def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: 
                                                       for k, v in commands.items()}
                 rows.append(row)
                 t = times
-                print(f"  {kind:11s} N={n:3d}  adac {t['adac']:7.1f}  -vec {t['adac -vec']:7.1f}  hand {t['hand-written']:7.1f}  "
+                print(f"  {kind:11s} N={n:3d}  adac {t['adac']:7.1f}  -vec {t['adac -vec']:7.1f}  -mcd 0 {t['adac -mcd 0']:7.1f}  "
+                      f"-vec -mcd 0 {t['adac -vec -mcd 0']:7.1f}  hand {t['hand-written']:7.1f}  "
                       f"naive {t['naive']:7.1f}  naive-vec {t['naive -vec']:7.1f} ns/sample   best/hand {row['best_adac_vs_handwritten']:.2f}"
                       f"  best/naive {row['adac_vs_naive']:.2f}{'' if agree else '  CHECKSUMS DIFFER'}", flush=True)
     return rows
@@ -223,10 +228,16 @@ def pipeline_times(sizes, kinds) -> list[dict]:
             if certify is not None:
                 certify(ir)
             t3 = time.perf_counter()
-            faust_to_cpp(code)
-            t4 = time.perf_counter()
             row = {"matrix": kind, "N": n, "flamo_to_json": t1 - t0, "json_to_faust": t2 - t1,
-                   "certify": (t3 - t2) if certify is not None else None, "faust": t4 - t3}
+                   "certify": (t3 - t2) if certify is not None else None}
+            try:
+                faust_to_cpp(code)
+                row["faust"] = time.perf_counter() - t3
+            except Exception as exc:  # noqa: BLE001 - e.g. FAUST's own 120 s compile timeout (exit -14, SIGALRM)
+                row["faust"], row["faust_error"] = None, f"failed after {time.perf_counter() - t3:.0f}s: {str(exc).splitlines()[0]}"
+                print(f"  {kind:11s} N={n:3d}  faust {row['faust_error']}", flush=True)
+                rows.append(row)
+                continue
             row["compile_and_certify"] = row["json_to_faust"] + (row["certify"] or 0) + row["faust"]
             rows.append(row)
             print(f"  {kind:11s} N={n:3d}  flamo_to_json {row['flamo_to_json']:6.2f}s  json_to_faust {row['json_to_faust']:6.2f}s  "
@@ -298,7 +309,7 @@ def plot(results: dict, path: Path) -> None:
             continue
         ns = [r["N"] for r in rows]
         line, = axes[0].plot(ns, [r["ns_per_sample"]["hand-written"] for r in rows], "o:", label=f"hand-written ({kind})")
-        axes[0].plot(ns, [min(r["ns_per_sample"]["adac"], r["ns_per_sample"]["adac -vec"]) for r in rows], "o-", color=line.get_color(),
+        axes[0].plot(ns, [min(v for k, v in r["ns_per_sample"].items() if k.startswith("adac")) for r in rows], "o-", color=line.get_color(),
                      label=f"adac best ({kind})")
         axes[0].plot(ns, [min(r["ns_per_sample"]["naive"], r["ns_per_sample"]["naive -vec"]) for r in rows], "x--", color=line.get_color(),
                      label=f"naive ({kind})")
@@ -313,6 +324,7 @@ def plot(results: dict, path: Path) -> None:
     for kind in FORMS:
         rows = [r for r in results["pipeline"] if r["matrix"] == kind]
         if rows:
+            rows = [r for r in rows if r.get("faust") is not None]
             axes[2].plot([r["N"] for r in rows], [r["compile_and_certify"] for r in rows], "o-", label=f"json_to_faust+certify+faust ({kind})")
     axes[2].axhline(2.0, color="grey", ls=":", label="target 2 s at N = 64")
     axes[2].set(xscale="log", yscale="log", xlabel="delay lines N", ylabel="seconds", title="compile pipeline")
@@ -322,15 +334,16 @@ def plot(results: dict, path: Path) -> None:
 
 
 def print_tables(results: dict) -> None:
-    print("\nDSP cost, ns per sample (median), ratios of the best adac variant")
-    print(f"{'matrix':11s} {'N':>3s} {'adac':>8s} {'adac-vec':>8s} {'hand':>8s} {'naive':>8s} {'naive-vec':>9s} "
-          f"{'best/hand':>9s} {'best/naive':>10s} {'instr/sample adac|hand|naive':>30s}")
+    print("\nDSP cost, ns per sample (median), ratios of the best adac variant; callgrind instructions per sample")
+    print(f"{'matrix':11s} {'N':>3s} {'adac':>7s} {'-vec':>7s} {'-mcd0':>7s} {'-vec-mcd0':>9s} {'hand':>7s} {'naive':>7s} "
+          f"{'naive-vec':>9s} {'best':>16s} {'best/hand':>9s} {'best/naive':>10s}   instr: adac|-mcd0|hand|naive")
     for r in results["dsp"]:
         t = r["ns_per_sample"]
         ips = r.get("instructions_per_sample") or {}
-        cg = " | ".join("-" if ips.get(k) is None else f"{ips[k]:.0f}" for k in (r["best_adac"], "hand-written", "naive")) if ips else "-"
-        print(f"{r['matrix']:11s} {r['N']:3d} {t['adac']:8.1f} {t['adac -vec']:8.1f} {t['hand-written']:8.1f} {t['naive']:8.1f} "
-              f"{t['naive -vec']:9.1f} {r['best_adac_vs_handwritten']:9.2f} {r['adac_vs_naive']:10.2f} {cg:>30s}")
+        cg = " | ".join("-" if ips.get(k) is None else f"{ips[k]:.0f}" for k in ("adac", "adac -mcd 0", "hand-written", "naive"))
+        print(f"{r['matrix']:11s} {r['N']:3d} {t['adac']:7.1f} {t['adac -vec']:7.1f} {t.get('adac -mcd 0', float('nan')):7.1f} "
+              f"{t.get('adac -vec -mcd 0', float('nan')):9.1f} {t['hand-written']:7.1f} {t['naive']:7.1f} {t['naive -vec']:9.1f} "
+              f"{r['best_adac']:>16s} {r['best_adac_vs_handwritten']:9.2f} {r['adac_vs_naive']:10.2f}   {cg}")
     if results.get("sweep"):
         print("\nFAUST options at N = 64 (ns per sample, x hand-written)")
         for r in results["sweep"]:
@@ -338,14 +351,20 @@ def print_tables(results: dict) -> None:
     print("\ncompile pipeline (seconds)")
     for r in results["pipeline"]:
         cert = "n/a" if r["certify"] is None else f"{r['certify']:.2f}"
+        if r.get("faust") is None:
+            print(f"  {r['matrix']:11s} N={r['N']:3d}  flamo_to_json {r['flamo_to_json']:.2f}  json_to_faust {r['json_to_faust']:.2f}  "
+                  f"certify {cert}  faust {r.get('faust_error')}")
+            continue
         print(f"  {r['matrix']:11s} N={r['N']:3d}  flamo_to_json {r['flamo_to_json']:.2f}  json_to_faust {r['json_to_faust']:.2f}  "
               f"certify {cert}  faust {r['faust']:.2f}  total(json_to_faust+certify+faust) {r['compile_and_certify']:.2f}")
-    s = results["scons"]
+    s = results.get("scons", {"status": "not measured"})
     print("\nSCons: " + (s["status"] if s["status"] != "measured" else
                          f"first build {s['first_build_seconds']:.1f}s, no-op {s['noop_seconds']:.2f}s, "
                          f"checkpoint change -> plugin {s['checkpoint_change_seconds']:.1f}s"))
     print("\ntargets:")
     dsp = results["dsp"]
+    if not dsp:
+        return
     worst = max(dsp, key=lambda r: r["best_adac_vs_handwritten"])
     print(f"  compiled <= 1.2x hand-written for every N: worst {worst['best_adac_vs_handwritten']:.2f}x ({worst['matrix']}, N={worst['N']}); "
           + ", ".join(f"{k}: {max(r['best_adac_vs_handwritten'] for r in dsp if r['matrix'] == k):.2f}x" for k in FORMS
@@ -353,7 +372,18 @@ def print_tables(results: dict) -> None:
     n64 = [r for r in dsp if r["N"] == 64]
     print("  <= 0.5x naive at N = 64: " + ", ".join(f"{r['matrix']} {r['adac_vs_naive']:.2f}x" for r in n64))
     p64 = [r for r in results["pipeline"] if r["N"] == 64]
-    print("  json_to_faust + certify + faust of N = 64 <= 2 s: " + ", ".join(f"{r['matrix']} {r['compile_and_certify']:.2f}s" for r in p64))
+    print("  json_to_faust + certify + faust of N = 64 <= 2 s: " + ", ".join(f"{r['matrix']} {r.get('compile_and_certify', float('nan')):.2f}s" for r in p64))
+
+
+SECTIONS = ("dsp", "sweep", "pipeline", "scons")
+
+
+def revision() -> str:
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "adac", "bench")
+    return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes in adac/ or bench/" if dirty else "")
 
 
 def main(argv=None) -> int:
@@ -362,28 +392,62 @@ def main(argv=None) -> int:
     parser.add_argument("--no-scons", action="store_true", help="skip the SCons measurement")
     parser.add_argument("--no-callgrind", action="store_true", help="skip the callgrind instruction counts")
     parser.add_argument("--no-sweep", action="store_true", help="skip the FAUST option sweep")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help="comma-separated sections to run (dsp, sweep, pipeline, scons); the others are kept from "
+                             "an existing bench.json, each section stamped with its own time and revision")
     parser.add_argument("--seconds", type=float, default=None, help="audio rendered per timing run (default 10, --quick 2)")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats per variant (default 7, --quick 3)")
     args = parser.parse_args(argv)
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
+    if args.no_sweep:
+        only.discard("sweep")
+    if args.no_scons:
+        only.discard("scons")
     sizes = [4, 16, 64] if args.quick else [4, 8, 16, 32, 64]
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     repeats = args.repeats or (3 if args.quick else 7)
-    results: dict = {"machine": machine(), "settings": {"seconds": seconds, "repeats": repeats, "block": 256, "fs": FS,
-                                                         "vec_flags": list(VEC)}}
+    out = RESULTS / "bench.json"
+    results: dict = json.loads(out.read_text()) if out.exists() and only != set(SECTIONS) else {}
+    results.setdefault("stamps", {})
+    results["machine"] = machine()
+    stamp = {"time": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "revision": revision(), "seconds": seconds, "repeats": repeats,
+             "block": 256, "fs": FS, "vec_flags": list(VEC)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+    def save():  # after every section, so a failure later keeps what was measured
+        out.write_text(json.dumps(results, indent=1, default=str))
+
     with tempfile.TemporaryDirectory(prefix="adac-bench-") as tmp:
         work = Path(tmp)
-        print(f"1. DSP cost (ns per sample, median of {repeats} interleaved runs of {seconds:g} s of noise)")
-        results["dsp"] = dsp_cost(sizes, list(FORMS), seconds, repeats, not args.no_callgrind, work)
-        results["sweep"] = [] if args.no_sweep else option_sweep(["hadamard", "householder"], 64, min(seconds, 4.0), repeats, work)
-    print("2. compile pipeline")
-    results["pipeline"] = pipeline_times([4, 16, 64] if args.quick else [4, 8, 16, 32, 64, 128], list(FORMS))
-    print("3. SCons (private copy of the example plugin)")
-    results["scons"] = {"status": "not measured: skipped (--no-scons)"} if args.no_scons else scons_times()
+        if "dsp" in only:
+            print(f"1. DSP cost (ns per sample, median of {repeats} interleaved runs of {seconds:g} s of noise)")
+            results["dsp"] = dsp_cost(sizes, list(FORMS), seconds, repeats, not args.no_callgrind, work)
+            results["stamps"]["dsp"] = stamp
+        save()
+        if "sweep" in only:
+            print("1b. FAUST options at N = 64")
+            results["sweep"] = option_sweep(["hadamard", "householder"], 64, min(seconds, 4.0), repeats, work)
+            results["stamps"]["sweep"] = stamp
+        save()
+    if "pipeline" in only:
+        print("2. compile pipeline")
+        results["pipeline"] = pipeline_times([4, 16, 64] if args.quick else [4, 8, 16, 32, 64, 128], list(FORMS))
+        results["stamps"]["pipeline"] = stamp
+        save()
+    if "scons" in only:
+        print("3. SCons (private copy of the example plugin)")
+        results["scons"] = scons_times()
+        results["stamps"]["scons"] = stamp
+        save()
+    results.setdefault("dsp", [])
+    results.setdefault("sweep", [])
+    results.setdefault("pipeline", [])
+    results.setdefault("scons", {"status": "not measured: skipped (--no-scons)"})
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench.json").write_text(json.dumps(results, indent=1, default=str))
+    out.write_text(json.dumps(results, indent=1, default=str))
     plot(results, RESULTS / "bench.png")
     print_tables(results)
-    print(f"\nwrote {RESULTS / 'bench.json'} and {RESULTS / 'bench.png'}")
+    print(f"\nwrote {out} and {RESULTS / 'bench.png'}")
     return 0
 
 

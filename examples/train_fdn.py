@@ -7,8 +7,10 @@ loop has a flat magnitude response (MSE to 1) with a dense matrix (FLAMO's
 sparsity loss), as in Dal Santo et al., "Optimizing tiny colorless feedback delay
 networks". Training runs on a lossless view of the network that shares those
 modules with the plugin model; the checkpoint is the plugin model's state_dict
-(loadable with torch.load(..., weights_only=True)). Seeded: a re-run gives the
-same values. Then `scons` rebuilds what the new checkpoint changes.
+(loadable with torch.load(..., weights_only=True)). Seeded and single-batch-order
+(shuffle off): a re-run on the same machine writes the same bytes, so `scons` then finds
+nothing to do; train with another --seed or --epochs and `scons` rebuilds IR -> .dsp ->
+certificate -> plugin. (Bit-identical results across CPUs/torch builds are not promised.)
 """
 import argparse
 import importlib.util
@@ -22,6 +24,9 @@ from flamo.optimize.dataset import DatasetColorless, get_dataloader
 from flamo.optimize.loss import mse_loss, sparsity_loss
 from flamo.optimize.trainer import Trainer
 from flamo.processor import dsp, system
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from adac.fileio import write_bytes_atomic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,10 +76,7 @@ def main(argv=None):
     state = {key: value.detach().clone() for key, value in plugin.state_dict().items()}
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(args.out)
+    write_bytes_atomic(args.out, buffer.getvalue())  # a reader (scons) never sees half a checkpoint
     print(f"wrote {args.out} (train loss {trainer.train_loss[-1]:.4f}, valid loss {trainer.valid_loss[-1]:.4f})")
     return 0
 

@@ -9,15 +9,20 @@ import adac
 from adac.certify import certify
 from adac.controls import normalise_controls
 from adac.errors import AdacError
-from adac.render import faust_to_cpp, render_impulse_responses
-from adac.rt60 import decay_time, ir_decay_time
+from adac.certify import gate
+from adac.errors import StabilityError
+from adac.render import render_impulse_responses, render_signal
+from adac.response import Realisation, response
+from adac.rt60 import T20, decay_time, ir_decay_time, simulate
 from conftest import FLOAT32_TOL
-from flamo_models import FS, fdn
+from flamo_models import FS, fdn, line_gains, shell
 
 pytestmark = pytest.mark.usefixtures("faust_available")
 ALL = {"rt60": True, "dry_wet": True, "pre_delay": True}
-# measured T30 against the slider: within 4.5 % here (lossy model at 2x T0); pinned with headroom
-RT60_TOLERANCE = 0.07
+# measured T30 of the render against the slider, 0.5x..2x T0: worst +4.0 % (lossy model at 2x T0; lossless
+# prototype within 2.2 %); pinned slightly above. (At 0.25x T0 these tiny FDNs, delays of 0.8..4 ms, measure
+# ~20 % long: the T30 window then starts within the first few loop trips; see docs/certificate.md.)
+RT60_TOLERANCE = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +38,41 @@ def lossless_prototype():
 
 
 def test_defaults_are_the_trained_model(lossy):
+    """At the defaults the plugin is the trained model: gamma is exactly 1.0, so bit for bit (float32 build)."""
     n = FS
     plain = render_impulse_responses(adac.json_to_faust(lossy), FS, n)
-    controlled = render_impulse_responses(adac.json_to_faust(lossy, ALL), FS, n)
+    code = adac.json_to_faust(lossy, ALL)
+    controlled = render_impulse_responses(code, FS, n)
     assert np.abs(controlled - plain).max() <= FLOAT32_TOL * np.abs(plain).max()
+    assert np.array_equal(controlled, plain)
+    trained = normalise_controls({"rt60": True}, lossy)["rt60"]["trained"]
+    assert f'declare adac_rt60_trained "{trained!r}";' in code
+    # one slider step away it is no longer the same model
+    moved = render_impulse_responses(code, FS, n, params={"/adac/rt60": trained + 0.001})
+    assert not np.array_equal(moved, plain)
+
+
+def test_simulation_is_the_exact_response(lossy):
+    """adac.rt60.simulate (time domain, blocks) against the inverse FFT of the exact frequency response."""
+    ir = adac.flamo_to_json(fdn(6, t60=0.1, n_in=2, n_out=2), FS)
+    n = 1 << 14
+    w = 2 * np.pi * np.arange(n // 2 + 1) / n
+    exact = np.fft.irfft(response(ir["graph"], w, Realisation(dtype=np.float64)), n=n, axis=0)
+    simulated = simulate(ir, n)
+    assert np.abs(simulated - exact).max() < 1e-9 * np.abs(exact).max()
+
+
+def test_trained_t60_matches_the_rendered_model(lossy):
+    """T0 (simulation, float64) against the T30 and T20 of the compiled float32 render."""
+    y = render_impulse_responses(adac.json_to_faust(lossy), FS, 2 * FS)
+    assert ir_decay_time(lossy) == pytest.approx(decay_time(y, FS), rel=1e-3)
+    assert ir_decay_time(lossy, fit=T20) == pytest.approx(decay_time(y, FS, fit=T20), rel=1e-3)
+
+
+def test_rt60_needs_a_loop():
+    ir = adac.flamo_to_json(shell(line_gains([0.5])), FS)
+    with pytest.raises(AdacError, match="controls.rt60: .* has no feedback loop"):
+        adac.json_to_faust(ir, {"rt60": True})
 
 
 @pytest.mark.parametrize("which", ["lossy", "lossless_prototype"])
@@ -84,20 +120,37 @@ def test_pre_delay_shifts_the_response(lossy):
     assert np.abs(delayed[shift:] - plain[:-shift]).max() < 1e-9
 
 
-def test_pre_delay_moves_smoothly(lossy):
-    code = adac.json_to_faust(lossy, {"pre_delay": {"max": 50.0}})
-    # a constant input through a moving delay: the output glides, it never jumps
-    y = render_impulse_responses(code, FS, 200, double=True, changes=[(50, "/adac/pre_delay", 20.0)])
-    assert y.shape[0] == 200  # rendered through the change without error
+def test_pre_delay_moves_smoothly():
+    """A 200 Hz sine through a pre-delay moved from 0 to 20 ms: the output glides (no step), then settles
+    on the sine delayed by 960 samples."""
+    ir = adac.flamo_to_json(shell(line_gains([1.0])), FS)  # the model is a wire: only the pre-delay acts
+    code = adac.json_to_faust(ir, {"pre_delay": {"max": 50.0}})
+    n, change = int(1.2 * FS), FS // 4
+    x = np.sin(2 * np.pi * 200 * np.arange(n) / FS)
+    y = render_signal(code, FS, x[:, None], double=True, changes=[(change, "/adac/pre_delay", 20.0)])[:, 0]
+    assert np.array_equal(y[:change], x[:change])  # exact before the move
+    step = np.abs(np.diff(x)).max()
+    assert np.abs(np.diff(y)).max() < 2 * step  # a jump would be ~100x the sine's own step
+    assert np.abs(y[-FS // 10:] - x[-FS // 10 - 960:-960]).max() < 1e-3
 
 
 def test_ranges_are_enforced_not_clamped(lossy):
-    with pytest.raises(AdacError, match=r"controls.pre_delay: default 200.0 must lie in \[min, max\]"):
+    with pytest.raises(AdacError, match=r"controls.pre_delay.default: default 200.0 must lie in \[min, max\]"):
         adac.json_to_faust(lossy, {"pre_delay": {"default": 200.0, "max": 100.0}})
     with pytest.raises(AdacError, match="unknown control 'size'"):
         adac.json_to_faust(lossy, {"size": True})
     with pytest.raises(AdacError, match="controls.rt60.min"):
         adac.json_to_faust(lossy, {"rt60": {"min": 0.0}})
+    with pytest.raises(AdacError, match="controls.dry_wet.max"):
+        adac.json_to_faust(lossy, {"dry_wet": {"max": 1.5}})
+    with pytest.raises(AdacError, match="controls.dry_wet.law"):
+        adac.json_to_faust(lossy, {"dry_wet": {"law": "cosine"}})
+    with pytest.raises(AdacError, match="controls.pre_delay.max: max 5.0 must be greater than min 10.0"):
+        adac.json_to_faust(lossy, {"pre_delay": {"min": 10.0, "max": 5.0, "default": 10.0}})
+    with pytest.raises(AdacError, match="controls.rt60.default: must be a finite number"):
+        adac.json_to_faust(lossy, {"rt60": {"default": float("nan")}})
+    with pytest.raises(AdacError, match=r"controls.rt60: unknown field\(s\) law"):
+        adac.json_to_faust(lossy, {"rt60": {"law": "linear"}})
 
 
 def test_dry_wet_needs_a_dry_signal():
@@ -121,6 +174,27 @@ def test_certificate_covers_the_slider_range(lossy):
     ok = certify(lossy, {"rt60": {"max": 2 * trained}})
     assert ok["verdict"] == "certified-stable" and ok["controls"]["rt60"]["max"] == 2 * trained
     # a slider reaching far beyond the trained decay: the loop loses its margin at the top of the range
+    assert ok["loop_gamma"] == ok["controls"]["rt60"]["gamma_max"] > 1
+    gate(ok)
     too_long = certify(lossy, {"rt60": {"max": 1000 * trained}})
     assert too_long["verdict"] == "not-certified"
     assert too_long["loops"][0]["max_bound"] > ok["loops"][0]["max_bound"]
+    with pytest.raises(StabilityError, match=r"not-certified.*loop core.*margin -"):
+        gate(too_long)
+    # and the top of that range really grows (rendered): the certificate was right to refuse it
+    code = adac.json_to_faust(lossy, {"rt60": {"max": 1000 * trained}})
+    y = render_impulse_responses(code, FS, 4 * FS, params={"/adac/rt60": 1000 * trained})
+    energy = (y.reshape(len(y), -1) ** 2).sum(axis=1)
+    assert energy[-FS // 10:].sum() > energy[FS // 10:FS // 5].sum()
+
+
+def test_gamma_is_clamped_to_the_certified_maximum_at_other_rates(lossless_prototype):
+    """At 96 kHz the slider keeps its meaning below the clamp; above, gamma stops at gamma_max (the certified
+    factor): the longest T60 there is max * fs / SR, never an uncertified loop gain."""
+    c = normalise_controls({"rt60": True}, lossless_prototype)["rt60"]
+    code = adac.json_to_faust(lossless_prototype, {"rt60": {"max": 2 * c["trained"]}})
+    sr = 2 * FS
+    below = render_impulse_responses(code, sr, 3 * sr, params={"/adac/rt60": 0.75 * c["trained"]})
+    assert decay_time(below, sr) == pytest.approx(0.75 * c["trained"], rel=RT60_TOLERANCE)
+    top = render_impulse_responses(code, sr, 3 * sr, params={"/adac/rt60": 2 * c["trained"]})
+    assert decay_time(top, sr) == pytest.approx(2 * c["trained"] * FS / sr, rel=RT60_TOLERANCE)

@@ -1,8 +1,8 @@
 """Manifests and checkpoints: bad input gives an error naming the file, the field and the line."""
+import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -38,22 +38,111 @@ def test_example_and_test_manifests_load():
     assert tiny.checkpoint == (DATA / "checkpoint.pt").resolve()
 
 
-@pytest.mark.parametrize("old,new,field,line", [
-    ("plugin_code: Tiny", "plugin_code: Ti ny", "/identity/plugin_code", 5),
-    ("manufacturer_code: Atst", "manufacturer_code: atst", "/identity/manufacturer_code", 4),
-    ("version: 1.0.0", "version: one", "/identity/version", 6),
-    ("fs: 48000", "fs: 48000\ncontrols:\n  reverb_size: true", "/controls", 12),
-    ("fs: 48000", "fs: 48000\ncolour: blue", "/", None),
-    ("name: Tiny", 'name: "Tiny\\"; system(rm)"', "/name", 1),
+@pytest.mark.parametrize("old,new,field,line,says", [
+    ("plugin_code: Tiny", "plugin_code: Ti ny", "/identity/plugin_code", 5, "4 ASCII alphanumerics"),
+    ("plugin_code: Tiny", "plugin_code: Tin", "/identity/plugin_code", 5, "does not match"),
+    ("manufacturer_code: Atst", "manufacturer_code: atst", "/identity/manufacturer_code", 4, "upper case"),
+    ("manufacturer_code: Atst", "manufacturer_code: Atst5", "/identity/manufacturer_code", 4, "does not match"),
+    ("version: 1.0.0", "version: one", "/identity/version", 6, "X.Y.Z"),
+    ("version: 1.0.0", "version: 1.0", "/identity/version", 6, "is not of type 'string'"),
+    ("version: 1.0.0", "version: 1.0.256", "/identity/version", 6, "0..255"),
+    ("fs: 48000", "fs: 48000\ncontrols:\n  reverb_size: true", "/controls/reverb_size", 12, "unknown control"),
+    ("fs: 48000", "fs: 48000\ncolour: blue", "/colour", 11, "unknown field 'colour'"),
+    ("  checkpoint: checkpoint.pt", "  checkpoint: checkpoint.pt\n  weights: x", "/model/weights", 10, "unknown field"),
+    ("fs: 48000", "fs: 48000\ncontrols:\n  rt60: {min: 0, max: 2}", "/controls/rt60/min", 12, "minimum"),
+    ("fs: 48000", "fs: 48000\ncontrols:\n  rt60:\n    min: 2.0\n    max: 1.0", "/controls/rt60/max", 14,
+     "max 1.0s must be greater than min 2.0s"),
+    ("fs: 48000", "fs: 48000\ncontrols:\n  dry_wet: {max: 1.5}", "/controls/dry_wet/max", 12, "maximum of 1"),
+    ("fs: 48000", "fs: 48000\ncontrols:\n  dry_wet: {law: cubic}", "/controls/dry_wet/law", 12, "'cubic' is not one of"),
+    ("fs: 48000", "fs: 48000\ncontrols:\n  pre_delay:\n    default: -5", "/controls/pre_delay/default", 13, "minimum"),
+    ("fs: 48000", "fs: 48000\ncontrols:\n  pre_delay:\n    default: 50\n    max: 20",
+     "/controls/pre_delay/default", 13, "default 50ms is above max 20ms"),
+    ("fs: 48000", "fs: 48000\nformats: [VST3, VST2]", "/formats/1", 11, "'VST2' is not one of"),
+    ("fs: 48000", "fs: 48000\nfaust_options: [-double, '-a evil.cpp']", "/faust_options/1", 11, "does not match"),
+    ("fs: 48000", "fs: 48000\nstrict: maybe", "/strict", 11, "is not of type 'boolean'"),
+    ("fs: 48000", "fs: 48000\nfs: 44100", "/fs", 11, "duplicate field (first given on line 10)"),
+    ("fs: 48000", "fs: 1000", "/fs", 10, "less than the minimum"),
+    ("  factory: model.py:build_model", "  factory: 'os; rm -rf /:x'", "/model/factory", 8, "does not match"),
+    ("name: Tiny", 'name: "Tiny\\"; system(rm)"', "/name", 1, "C++/CMake identifiers"),
+    ("name: Tiny", "name: Tiny\ndisplay_name: 'x\"); system(\"rm'", "/display_name", 2, "does not match"),
+    ("  manufacturer: adac tests", "  manufacturer: 'a$(rm -rf)'", "/identity/manufacturer", 3, "does not match"),
 ])
-def test_bad_fields_name_file_field_and_line(plugin, old, new, field, line):
+def test_bad_fields_name_file_field_and_line(plugin, old, new, field, line, says):
     path = edit(plugin, old, new)
     with pytest.raises(SchemaError) as info:
         load_manifest(path)
     message = str(info.value)
-    assert str(path) in message and f": {field}:" in message
-    if line:
-        assert f"line {line}:" in message
+    assert message.startswith(f"{path}: line {line}: {field}: "), message
+    assert says in message, message
+
+
+def test_au_plugin_code(plugin):
+    edit(plugin, "plugin_code: Tiny", "plugin_code: TINY")
+    path = edit(plugin, "fs: 48000", "fs: 48000\nformats: [VST3, AU]")
+    with pytest.raises(SchemaError, match=r"line 5: /identity/plugin_code: 'TINY': an AU plugin code needs exactly one"):
+        load_manifest(path)
+
+
+@pytest.mark.parametrize("output", ["../../etc", "/tmp/x", "a/../../x", "~/x"])
+def test_output_outside_the_build_tree_is_refused(plugin, output):
+    path = edit(plugin, "fs: 48000", f"fs: 48000\noutput: {output}")
+    with pytest.raises(SchemaError, match=r"plugin\.yaml: line 11: /output: .*outside the build tree"):
+        load_manifest(path)
+
+
+def test_output_inside_the_build_tree(plugin, tmp_path):
+    manifest = load_manifest(edit(plugin, "fs: 48000", "fs: 48000\noutput: reverbs/tiny"))
+    assert manifest.output_dir(tmp_path / "build") == (tmp_path / "build" / "reverbs" / "tiny").resolve()
+    assert manifest.output_dir(tmp_path / "build", release=True).name == "tiny-1.0.0"
+
+
+def test_missing_required_field(plugin):
+    path = plugin / "plugin.yaml"
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if not line.startswith("fs:")) + "\n")
+    with pytest.raises(SchemaError, match=r"plugin\.yaml: /: 'fs' is a required property"):
+        load_manifest(path)
+
+
+def test_not_a_mapping(plugin):
+    path = plugin / "plugin.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(SchemaError, match=r"plugin\.yaml: /: the manifest must be a mapping"):
+        load_manifest(path)
+
+
+def test_defaults_and_resolved_paths(plugin):
+    m = load_manifest(plugin / "plugin.yaml")
+    assert m.strict is True and m.allow_pickle is False and m.release is False
+    assert m.formats == ("VST3", "LV2", "Standalone") and m.controls == {} and m.output is None
+    assert m.factory_file == (plugin / "model.py").resolve()
+    assert m.output_dir("build").name == "Tiny"
+
+
+def test_module_factory(plugin):
+    """``module:function`` imports from the manifest's folder; its file is what the IR depends on."""
+    path = edit(plugin, "model.py:build_model", "model:build_model")
+    m = load_manifest(path)
+    assert m.factory_file == (plugin / "model.py").resolve()
+    assert load_model(m) is not None
+
+
+def test_hostile_display_name_is_sanitised_before_cpp(plugin, tmp_path):
+    """Characters the schema lets through (<>&;'@ and non-ASCII) reach neither FAUST nor C++ unescaped."""
+    from adac import pipeline
+
+    hostile = "R\u00e9verb <b>&'; @PLUGIN@ */ //"
+    path = edit(plugin, "name: Tiny", f"name: Tiny\ndisplay_name: \"{hostile}\"")
+    m = load_manifest(path)
+    assert m.display_name == hostile
+    out = tmp_path / "build"
+    pipeline.write_dsp(m, pipeline.write_ir(m, out / "Tiny.json"), out / "Tiny.dsp")
+    declare = next(line for line in (out / "Tiny.dsp").read_text().splitlines() if line.startswith("declare name"))
+    project = pipeline.write_juce_project(m, out / "Tiny.dsp", out / "juce")
+    cmake = (project / "CMakeLists.txt").read_text()
+    config = (project / "PluginConfig.h").read_text()
+    for text in (declare, cmake, config):
+        assert "<b>" not in text and "@PLUGIN@" not in text and "*/" not in text and "\u00e9" not in text, text
+    assert re.search(r'#define ADAC_DISPLAY_NAME "[A-Za-z0-9 ._()+-]+"', config), config
 
 
 def test_yaml_syntax_error_names_line(plugin):
@@ -120,3 +209,40 @@ def test_cli_user_error_is_one_line(plugin, tmp_path):
     assert proc.stderr.startswith("adac: error: ") and "cannot load checkpoint" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "Tiny.json").exists()
+
+
+def test_factory_import_error_names_field_and_module(plugin):
+    (plugin / "model.py").write_text("import no_such_package_xyz\n")
+    with pytest.raises(AdacError, match=r"/model/factory: importing .*model\.py failed: ModuleNotFoundError: .*no_such_package_xyz"):
+        load_model(load_manifest(plugin / "plugin.yaml"))
+    path = edit(plugin, "model.py:build_model", "no_such_module:build_model")
+    with pytest.raises(AdacError, match=r"/model/factory: importing module 'no_such_module'"):
+        load_model(load_manifest(path))
+
+
+def test_factory_that_fails_or_returns_no_model(plugin):
+    (plugin / "model.py").write_text("def build_model(fs):\n    raise ValueError('bad fs')\n\ndef other(fs):\n    return 42\n")
+    with pytest.raises(AdacError, match=r"/model/factory: model\.py:build_model\(48000\) failed: ValueError: bad fs"):
+        load_model(load_manifest(plugin / "plugin.yaml"))
+    path = edit(plugin, "model.py:build_model", "model.py:other")
+    with pytest.raises(AdacError, match=r"returned int, not a FLAMO model"):
+        load_model(load_manifest(path))
+
+
+@pytest.mark.parametrize("wrap", ["state_dict", "model"])
+def test_checkpoint_wrapped_in_a_training_dict(plugin, wrap):
+    state = torch.load(plugin / "checkpoint.pt", weights_only=True)
+    torch.save({wrap: state, "epoch": 3, "optimizer": {"lr": torch.tensor(0.01)}}, plugin / "checkpoint.pt")
+    model = load_model(load_manifest(plugin / "plugin.yaml"))
+    key = next(iter(state))
+    assert torch.equal(model.state_dict()[key], state[key])
+
+
+def test_cli_check_and_aliases(plugin, tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "adac", "check", str(plugin / "plugin.yaml")],
+                        capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0 and "ok (Tiny 1.0.0" in ok.stdout
+    edit(plugin, "version: 1.0.0", "version: 1.0.x")
+    bad = subprocess.run([sys.executable, "-m", "adac", "build-ir", str(plugin / "plugin.yaml"), "build/x.json"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "line 6: /identity/version" in bad.stderr and "Traceback" not in bad.stderr

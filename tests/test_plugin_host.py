@@ -50,11 +50,12 @@ def test_controls_are_host_parameters(built):
 
     plugin = _load(built)
     expected = normalise_controls(load_manifest(ROOT / "plugins" / "AdacFDN" / "plugin.yaml").controls, load_ir(OUT / "AdacFDN.json"))
-    params = {name: plugin.parameters[name] for name in ("rt60", "dry_wet", "pre_delay")}
+    keys = {p.name: key for key, p in plugin.parameters.items()}  # pedalboard's keys carry units (rt60_s)
+    params = {name: plugin.parameters[keys[name]] for name in ("rt60", "dry_wet", "pre_delay")}
     for name, param in params.items():
         assert param.min_value == pytest.approx(expected[name]["min"], rel=1e-6), name
         assert param.max_value == pytest.approx(expected[name]["max"], rel=1e-6), name
-        assert getattr(plugin, name) == pytest.approx(expected[name]["default"], abs=1e-3), name
+        assert getattr(plugin, keys[name]) == pytest.approx(expected[name]["default"], abs=1e-3), name
 
 
 def test_a_parameter_set_in_the_host_changes_the_sound_like_the_native_render(built):

@@ -1,13 +1,17 @@
 """The SCons build, for real: what a change rebuilds, and nothing else.
 
-Runs `scons` on a 4-line test plugin (tests/data/plugins/Tiny), building the IR
-and .dsp steps (the JUCE step is covered by test_plugin_host.py). Each test uses
-its own build folder inside the project, as the build requires.
+Runs `scons` on a 4-line test plugin (tests/data/plugins/Tiny, copied to a temp folder) and
+builds the IR, .dsp and certificate steps (and, without compiling C++, the JUCE project);
+the plugin build itself is covered by the `juce`-marked tests. Each test uses its own build
+folder inside the project, as the build requires.
 """
-import os
+import ast
+import hashlib
+import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +21,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "plugins"
+STEPS = "STEPS=ir,dsp,cert"
 
 pytestmark = pytest.mark.usefixtures("faust_available")
 
@@ -25,30 +30,29 @@ class Build:
     def __init__(self, tmp_path):
         self.plugins = tmp_path / "plugins"
         shutil.copytree(DATA, self.plugins)
-        self.root = ROOT / "build" / "tests" / uuid.uuid4().hex[:10]
+        self.root = ROOT / "build" / "tests" / f"scons-{uuid.uuid4().hex[:10]}"
         self.out = self.root / "Tiny"
+        self.checkpoint = self.plugins / "Tiny" / "checkpoint.pt"
 
-    def scons(self, *args, check=True):
+    def scons(self, *args, check=True, steps=STEPS):
         cmd = ["scons", "-Q", f"PLUGINS={self.plugins}", f"BUILD_ROOT={self.root.relative_to(ROOT)}",
-               "STEPS=ir,dsp,cert" if self.have_cert() else "STEPS=ir,dsp", *args]
+               *([steps] if steps else []), *args]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    @staticmethod
-    def have_cert():
-        return (ROOT / "adac" / "certify.py").exists()
+    def steps_run(self, *args, **kwargs):
+        return re.findall(r"^adac (\w+)", self.scons(*args, **kwargs).stdout, flags=re.M)
 
     def mtimes(self):
         return {p.name: p.stat().st_mtime_ns for p in self.out.iterdir() if p.is_file()}
 
-    def steps_run(self, proc):
-        return re.findall(r"^adac (\w+)", proc.stdout, flags=re.M)
-
     def manifest(self, old, new):
         path = self.plugins / "Tiny" / "plugin.yaml"
-        path.write_text(path.read_text().replace(old, new))
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new, 1))
 
 
 @pytest.fixture
@@ -59,56 +63,203 @@ def build(tmp_path):
 
 
 def test_incremental_rebuilds(build):
-    first = build.scons("plugins/Tiny")
-    assert {"ir", "dsp"} <= set(build.steps_run(first))
-    assert (build.out / "Tiny.json").exists() and (build.out / "Tiny.dsp").exists()
+    assert build.steps_run("plugins/Tiny") == ["ir", "dsp", "cert"]
+    for name in ("Tiny.json", "Tiny.dsp", "Tiny.cert.json"):
+        assert (build.out / name).is_file()
     built = build.mtimes()
 
-    # no-op: nothing runs, `scons -n` has nothing to do, and it is quick
+    # no-op: nothing runs, `scons -n` and --debug=explain have nothing to do, and it is quick
     start = time.monotonic()
-    again = build.scons("plugins/Tiny")
+    assert build.steps_run("plugins/Tiny") == []
     noop_seconds = time.monotonic() - start
-    assert build.steps_run(again) == [] and build.mtimes() == built
-    assert build.steps_run(build.scons("-n", "plugins/Tiny")) == []
-    assert noop_seconds < 5, noop_seconds  # about a second here; generous for loaded CI machines
+    assert build.mtimes() == built
+    assert build.steps_run("-n", "plugins/Tiny") == []
+    explain = build.scons("-n", "--debug=explain", "plugins/Tiny").stdout
+    assert "because" not in explain and "is up to date" in explain, explain
+    assert noop_seconds < 3, noop_seconds  # ~0.3 s here; generous for a loaded CI machine
 
-    # the same checkpoint bytes saved again: nothing rebuilds
-    checkpoint = build.plugins / "Tiny" / "checkpoint.pt"
-    data = checkpoint.read_bytes()
+    # the same checkpoint bytes saved again (new mtime): nothing rebuilds
+    data = build.checkpoint.read_bytes()
     time.sleep(0.05)
-    checkpoint.write_bytes(data)
-    assert build.steps_run(build.scons("plugins/Tiny")) == []
+    build.checkpoint.write_bytes(data)
+    assert build.steps_run("plugins/Tiny") == []
 
-    # a DSP-only manifest field: the .dsp (and what follows) rebuilds, the IR does not
-    build.manifest("fs: 48000", "fs: 48000\nfractional_order: 7")
-    steps = build.steps_run(build.scons("plugins/Tiny"))
-    assert "dsp" in steps and "ir" not in steps
+    # a control in the manifest: the .dsp and the certificate rebuild, the IR does not
+    build.manifest("fs: 48000", "fs: 48000\ncontrols:\n  dry_wet: {default: 0.5}")
+    assert build.steps_run("plugins/Tiny") == ["dsp", "cert"]
     after = build.mtimes()
     assert after["Tiny.json"] == built["Tiny.json"] and after["Tiny.dsp"] != built["Tiny.dsp"]
+    assert "dry_wet" in (build.out / "Tiny.dsp").read_text()
 
-    # new checkpoint values: IR and .dsp rebuild
-    state = torch.load(checkpoint, weights_only=True)
+    # a DSP-only option: the .dsp alone
+    build.manifest("fs: 48000", "fs: 48000\nfractional_order: 7")
+    assert build.steps_run("plugins/Tiny") == ["dsp"]
+
+    # strictness: the certificate alone
+    build.manifest("fs: 48000", "fs: 48000\nstrict: false")
+    assert build.steps_run("plugins/Tiny") == ["cert"]
+
+    # new checkpoint values: IR, .dsp and certificate rebuild
+    state = torch.load(build.checkpoint, weights_only=True)
     key = next(k for k in state if "output_gain" in k)
     state[key] = state[key] * 0.5
-    torch.save(state, checkpoint)
-    steps = build.steps_run(build.scons("plugins/Tiny"))
-    assert steps[:2] == ["ir", "dsp"]
-    assert build.steps_run(build.scons("plugins/Tiny")) == []
+    torch.save(state, build.checkpoint)
+    assert build.steps_run("plugins/Tiny") == ["ir", "dsp", "cert"]
+    assert build.steps_run("plugins/Tiny") == []
+
+    # the factory's source file is a dependency of the IR; an edit that changes no IR stops there
+    factory = build.plugins / "Tiny" / "model.py"
+    factory.write_text(factory.read_text() + "\n# a comment\n")
+    assert build.steps_run("plugins/Tiny") == ["ir"]
+
+
+def test_step_aliases_build_only_what_they_need(build):
+    assert build.steps_run("plugins/Tiny/ir") == ["ir"]
+    assert not (build.out / "Tiny.dsp").exists()
+    assert build.steps_run("plugins/Tiny/dsp") == ["dsp"]
+    assert build.steps_run("plugins/Tiny/cert") == ["cert"]
 
 
 def test_a_failed_step_leaves_no_target(build):
     build.scons("plugins/Tiny/ir")
-    checkpoint = build.plugins / "Tiny" / "checkpoint.pt"
-    checkpoint.write_bytes(b"corrupt")
+    build.checkpoint.write_bytes(b"corrupt")
     proc = build.scons("plugins/Tiny/ir", check=False)
     assert proc.returncode != 0
     assert "adac: error:" in proc.stderr and "cannot load checkpoint" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (build.out / "Tiny.json").exists()
+    assert not list(build.out.glob(".*.tmp"))  # no temp file left behind either
     # and the next build tries again instead of thinking it is up to date
-    assert build.scons("-n", "plugins/Tiny/ir").stdout.count("adac ir") == 1
+    assert build.steps_run("-n", "plugins/Tiny/ir") == ["ir"]
 
 
-def test_build_root_outside_the_project_is_refused(tmp_path):
-    proc = subprocess.run(["scons", "-Q", "BUILD_ROOT=/tmp/elsewhere", "STEPS=ir"], cwd=ROOT, capture_output=True, text=True)
+def test_a_refused_certificate_is_no_target(build):
+    """Strict manifests stop at an unstable model; the certificate is kept aside for reading."""
+    state = torch.load(build.checkpoint, weights_only=True)
+    key = next(k for k in state if "attenuation" in k)
+    state[key] = torch.full_like(state[key], 1.5)  # loop gain > 1
+    torch.save(state, build.checkpoint)
+    proc = build.scons("plugins/Tiny", check=False)
+    assert proc.returncode != 0 and "stability certificate verdict '" in proc.stderr, proc.stderr
+    assert "strict: false" in proc.stderr and "Tiny.cert.refused.json" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (build.out / "Tiny.cert.json").exists()
+    verdict = json.loads((build.out / "Tiny.cert.refused.json").read_text())["verdict"]
+    assert verdict not in ("certified-stable", "marginally-stable")
+    build.manifest("fs: 48000", "fs: 48000\nstrict: false")
+    assert build.steps_run("plugins/Tiny") == ["cert"]
+    assert (build.out / "Tiny.cert.json").is_file() and not (build.out / "Tiny.cert.refused.json").exists()
+
+
+def test_manifest_errors_stop_the_build_before_anything_runs(build):
+    build.manifest("plugin_code: Tiny", "plugin_code: Ti ny")
+    proc = build.scons("plugins/Tiny", check=False)
+    assert proc.returncode == 2
+    assert re.search(r"plugin\.yaml: line 5: /identity/plugin_code: 'Ti ny' does not match", proc.stderr), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not build.out.exists()
+
+
+def test_manifest_output_outside_the_build_tree_is_refused(build):
+    build.manifest("fs: 48000", "fs: 48000\noutput: ../../../outside")
+    proc = build.scons("plugins/Tiny", check=False)
+    assert proc.returncode == 2 and "/output: '../../../outside' is outside the build tree" in proc.stderr, proc.stderr
+    assert not (ROOT / "outside").exists()
+
+
+def test_manifest_output_folder(build):
+    build.manifest("fs: 48000", "fs: 48000\noutput: reverbs/tiny")
+    assert build.steps_run("plugins/Tiny/ir") == ["ir"]
+    assert (build.root / "reverbs" / "tiny" / "Tiny.json").is_file()
+
+
+def test_release_mode(build):
+    assert build.steps_run("mode=release") == ["ir", "dsp", "cert", "package", "release"]
+    release = build.root / "release"
+    folder = release / "Tiny-1.0.0"
+    for name in ("Tiny.json", "Tiny.dsp", "Tiny.cert.json"):
+        assert (folder / name).read_bytes() == (build.out / name).read_bytes()
+    summary = json.loads((release / "release-manifest.json").read_text())
+    paths = {a["path"]: a for a in summary["artefacts"]}
+    assert set(paths) == {f"Tiny-1.0.0/{n}" for n in ("Tiny.json", "Tiny.dsp", "Tiny.cert.json")}
+    for path, entry in paths.items():
+        assert entry["sha256"] == hashlib.sha256((release / path).read_bytes()).hexdigest()
+    assert json.loads((folder / "release-manifest.json").read_text())["artefacts"][0]["path"] == "Tiny.cert.json"
+    assert build.steps_run("RELEASE=1") == []  # the same mode, spelt the other way
+    assert build.steps_run() == []  # a development build needs nothing more either
+    # release: true in the manifest selects release mode for that plugin
+    shutil.rmtree(release)
+    build.manifest("fs: 48000", "fs: 48000\nrelease: true")
+    assert build.steps_run() == ["package", "release"]
+
+
+def test_juce_project_lists_every_file_it_writes(build):
+    """The JUCE step's emitter declares exactly the files adac.juce.export_juce writes (no C++ compiled)."""
+    assert build.steps_run("plugins/Tiny/juce", steps=None) == ["ir", "dsp", "cert", "juce"]
+    project = build.out / "juce"
+    written = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
+    tool = ast.parse((ROOT / "site_scons" / "site_tools" / "adac.py").read_text())
+    declared = next(ast.literal_eval(node.value) for node in tool.body
+                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "JUCE_PROJECT_FILES")
+    assert written == set(declared)
+    # a control change rewrites FaustDsp.cpp; the template files keep their mtime (Ninja rebuilds one file)
+    before = {p.name: p.stat().st_mtime_ns for p in project.iterdir() if p.is_file()}
+    build.manifest("fs: 48000", "fs: 48000\ncontrols:\n  pre_delay: true")
+    assert build.steps_run("plugins/Tiny/juce", steps=None) == ["dsp", "cert", "juce"]
+    after = {p.name: p.stat().st_mtime_ns for p in project.iterdir() if p.is_file()}
+    assert after["FaustDsp.cpp"] != before["FaustDsp.cpp"]
+    assert after["PluginProcessor.cpp"] == before["PluginProcessor.cpp"]
+
+
+def test_build_root_outside_the_project_is_refused():
+    proc = subprocess.run(["scons", "-Q", "BUILD_ROOT=/tmp/elsewhere", STEPS], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0 and "must be a folder inside" in proc.stdout + proc.stderr
+
+
+def test_scons_help_lists_the_variables():
+    proc = subprocess.run(["scons", "-Q", "-h"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0
+    for variable in ("RELEASE", "mode", "PREFIX", "BUILD_ROOT", "PLUGINS", "STEPS", "ADAC_PYTHON"):
+        assert variable in proc.stdout
+
+
+@pytest.mark.juce
+def test_plugin_install_and_a_control_change(tmp_path):
+    """The whole chain for the test plugin, in the project's shared JUCE tree (build/juce-build: the
+    JUCE modules compiled for the example are reused), then `scons install PREFIX=...`."""
+    src = ROOT / "build" / "tests" / "scons-juce-src"  # a stable path: the JUCE tree registers the project
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(DATA, src)
+    manifest = src / "Tiny" / "plugin.yaml"
+    manifest.write_text(manifest.read_text() + "output: tests/scons-juce/Tiny\nformats: [VST3]\n")
+    out = ROOT / "build" / "tests" / "scons-juce" / "Tiny"
+
+    def scons(*args):
+        proc = subprocess.run(["scons", "-Q", f"PLUGINS={src}", *args], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return re.findall(r"^adac (\w+)", proc.stdout, flags=re.M)
+
+    assert {"juce", "plugin"} <= set(scons("plugins/Tiny"))
+    listing = json.loads((out / "Tiny.bundles.json").read_text())
+    vst3 = Path(listing["bundles"]["VST3"]["path"])
+    assert set(listing["bundles"]) == {"VST3"} and (vst3 / "Contents" / "x86_64-linux" / "Tiny.so").is_file()
+    assert scons("plugins/Tiny") == []
+
+    import numpy as np
+    import pedalboard
+
+    plugin = pedalboard.load_plugin(str(vst3))
+    impulse = np.zeros((1, 4800), dtype=np.float32)
+    impulse[0, 0] = 1.0
+    assert np.abs(plugin(impulse, 48000)).max() > 0
+
+    # a control: .dsp -> certificate -> project -> plugin, not the IR
+    manifest.write_text(manifest.read_text() + "controls:\n  dry_wet: true\n")
+    assert scons("plugins/Tiny") == ["dsp", "cert", "juce", "plugin"]
+    # (a fresh process: this one keeps the old .so loaded)
+    probe = subprocess.run([sys.executable, "-c", "import pedalboard, sys; "
+                            "print(list(pedalboard.load_plugin(sys.argv[1]).parameters))", str(vst3)],
+                           capture_output=True, text=True)
+    assert "dry_wet" in probe.stdout, probe.stdout + probe.stderr
+
+    assert scons("install", f"PREFIX={tmp_path}") == ["install"]
+    assert (tmp_path / ".vst3" / "Tiny.vst3" / "Contents" / "x86_64-linux" / "Tiny.so").is_file()

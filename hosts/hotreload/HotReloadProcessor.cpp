@@ -1,6 +1,8 @@
 // adac hot-reload plugin: plays the FAUST file a training script publishes (adac.HotReload).
 // The watched path comes from the environment (ADAC_HOTRELOAD_PATH) or the saved state; the
-// default is ~/.local/share/adac/live.dsp. Buses are stereo; the running DSP's channels map onto
+// default is ~/.local/share/adac/live.dsp. The engine's status (reloads, last error) is written
+// next to it, to <path>.status.json. ADAC_HOTRELOAD_BACKEND=interpreter selects libfaust's
+// interpreter (compiles faster, renders 10-30x slower) instead of LLVM. Buses are stereo; the running DSP's channels map onto
 // them (a mono input takes the left channel, a mono output feeds both). The macro-controls'
 // stable addresses (/adac/rt60, /adac/dry_wet, /adac/pre_delay) are host parameters, so their
 // positions survive every reload; the FAUST code clamps them to its own ranges.
@@ -19,6 +21,8 @@ juce::String defaultPath()
     if (const char* env = std::getenv("ADAC_HOTRELOAD_PATH")) return env;
     return juce::File::getSpecialLocation(juce::File::userHomeDirectory).getChildFile(".local/share/adac/live.dsp").getFullPathName();
 }
+
+constexpr int kMaxChannels = 64;  // a DSP with more inputs or outputs plays silence
 
 struct Control { const char* id; const char* name; float min, max, init; };
 const Control controls[] = {
@@ -57,11 +61,24 @@ public:
     void prepareToPlay(double sampleRate, int samplesPerBlock) override
     {
         block = juce::jmax(1, samplesPerBlock);
-        engine = std::make_unique<adac::HotReloadEngine>(watchPath.toStdString(), (int) sampleRate, block, adac::Backend::LLVM);
+        rate = sampleRate;
+        startEngine();
         engine->waitForReloads(1, 2000);  // give a published file a moment to come up before audio starts
-        scratchIn.setSize(8, block);
-        scratchOut.setSize(8, block);
+        scratchIn.setSize(kMaxChannels, block);
+        scratchOut.setSize(kMaxChannels, block);
         pushed.assign(params.size(), -1.0f);
+    }
+
+    void startEngine()
+    {
+        engine.reset();
+        adac::EngineOptions options;
+        const char* backend = std::getenv("ADAC_HOTRELOAD_BACKEND");
+        options.backend = backend && juce::String(backend) == "interpreter" ? adac::Backend::Interpreter : adac::Backend::LLVM;
+        options.statusPath = watchPath.toStdString() + ".status.json";
+        options.crossfadeSamples = juce::jmax(1, (int) (0.01 * rate));  // 10 ms
+        engine = std::make_unique<adac::HotReloadEngine>(watchPath.toStdString(), (int) rate, block, options);
+        pushed.assign(params.size(), -1.0f);  // push every host parameter to the new engine
     }
 
     void releaseResources() override { engine.reset(); }
@@ -76,13 +93,13 @@ public:
             if (v != pushed[i]) { engine->setParameter(controls[i].id, v); pushed[i] = v; }
         }
         const int nin = engine->numInputs(), nout = engine->numOutputs();
-        if (nout == 0) { buffer.clear(); return; }
-        float* in[8]; float* out[8];
-        for (int c = 0; c < juce::jmin(nin, 8); ++c) {
+        if (nout == 0 || nin > kMaxChannels || nout > kMaxChannels) { buffer.clear(); return; }
+        float* in[kMaxChannels]; float* out[kMaxChannels];
+        for (int c = 0; c < nin; ++c) {
             scratchIn.copyFrom(c, 0, buffer, juce::jmin(c, buffer.getNumChannels() - 1), 0, n);
             in[c] = scratchIn.getWritePointer(c);
         }
-        for (int c = 0; c < juce::jmin(nout, 8); ++c) out[c] = scratchOut.getWritePointer(c);
+        for (int c = 0; c < nout; ++c) out[c] = scratchOut.getWritePointer(c);
         engine->process(n, in, out);
         for (int c = 0; c < buffer.getNumChannels(); ++c) buffer.copyFrom(c, 0, scratchOut, juce::jmin(c, nout - 1), 0, n);
     }
@@ -98,7 +115,15 @@ public:
     void setStateInformation(const void* data, int size) override
     {
         if (auto xml = getXmlFromBinary(data, size)) {
-            watchPath = xml->getStringAttribute("path", watchPath);
+            const auto saved = xml->getStringAttribute("path", watchPath);
+            if (std::getenv("ADAC_HOTRELOAD_PATH") == nullptr && saved != watchPath) {  // the environment wins
+                watchPath = saved;
+                if (engine) {  // already playing: watch the restored path from now on
+                    suspendProcessing(true);
+                    startEngine();
+                    suspendProcessing(false);
+                }
+            }
             for (auto* p : params) {
                 const auto key = juce::String(p->paramID).replace("/", "_");
                 if (xml->hasAttribute(key)) *p = (float) xml->getDoubleAttribute(key);
@@ -113,6 +138,7 @@ private:
     std::vector<float> pushed;
     juce::AudioBuffer<float> scratchIn, scratchOut;
     int block = 512;
+    double rate = 48000;
 };
 
 }  // namespace
