@@ -1,6 +1,7 @@
 """Atomic file output: a reader never sees half a file, a failure leaves nothing behind."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -33,3 +34,18 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 def write_json_atomic(path: str | os.PathLike, document) -> Path:
     return write_text_atomic(path, json.dumps(document, indent=1, sort_keys=False) + "\n")
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of a file, or of a bundle folder (relative names and contents of its files, sorted)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_file():
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path.parent).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from . import toolchain
 from .errors import AdacError, ToolchainError
-from .fileio import write_bytes_atomic, write_json_atomic
+from .fileio import sha256_of, write_bytes_atomic, write_json_atomic
 
 TEMPLATE_DIR = toolchain.REPO_ROOT / "juce_template"
 ARCH = toolchain.FAUST_DIR / "arch" / "juce" / "FaustDsp.cpp"
@@ -386,15 +385,6 @@ def build_plugin(project_dir, build_dir, *, config: str = "Release", jobs: int =
 
 # ------------------------------------------------------------------------------------------ install
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        digest.update(file.relative_to(path.parent).as_posix().encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
-
-
 def _replace_tree(src: Path, target: Path) -> None:
     """Copy ``src`` (file or bundle directory) to ``target``, swapping the old copy out at the end."""
     tmp = target.parent / f".{target.name}.adac-tmp"
@@ -426,7 +416,7 @@ def copy_bundles(built: dict, dest) -> dict[str, dict]:
         src = Path(src["path"] if isinstance(src, dict) else src)
         target = dest / src.name
         _replace_tree(src, target)
-        listing[fmt] = {"path": str(target), "sha256": _sha256(target)}
+        listing[fmt] = {"path": str(target), "sha256": sha256_of(target)}
     return listing
 
 

@@ -13,7 +13,6 @@ model it returns with ``load_state_dict(strict=True)``.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -21,7 +20,7 @@ import sys
 from pathlib import Path
 
 from .errors import AdacError, StabilityError
-from .fileio import write_json_atomic, write_text_atomic
+from .fileio import sha256_of, write_json_atomic, write_text_atomic
 from .manifest import Manifest
 
 STATE_DICT_KEYS = ("state_dict", "model")
@@ -243,21 +242,6 @@ def package_release(manifest: Manifest, out_dir: Path, artefacts: list[Path]) ->
 
 
 # ---------------------------------------------------------------------------------- release manifest
-
-def sha256_of(path: Path) -> str:
-    """sha256 of a file, or of a bundle folder (relative names and contents of its files, sorted)."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    if path.is_file():
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(file.relative_to(path.parent).as_posix().encode() + b"\0")
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
-
 
 _KINDS = ((".cert.json", "certificate"), (".bundles.json", None), ("release-manifest.json", None),
           (".json", "ir"), (".dsp", "dsp"))
