@@ -24,7 +24,10 @@ address                unit    default                                    range 
   bit for bit the trained model. ``gamma`` is clamped to ``gamma_max``, its value
   at the slider's maximum at the IR's rate ``fs``, which is what the certificate
   certifies: the certificate then holds at every sample rate (at rates above fs
-  the longest reachable T60 is ``max * fs / SR``).
+  the longest reachable T60 is ``max * fs / SR``). Each line's ``gamma^d`` is
+  computed from the slider once per block and then smoothed (a per-sample
+  ``pow`` per line would cost more than the whole FDN); a smoothed gain is a
+  running average of values at most ``gamma_max^d``, so the bound still holds.
 * ``dry_wet``: equal-power mix by default (dry ``sqrt(1-m)``, wet ``sqrt(m)``:
   ``dry^2 + wet^2 = 1`` and exact zeros at both ends, which cos/sin in float32
   would not give), ``law: linear`` for ``(1-m, m)``. The dry signal is the input,
@@ -173,12 +176,14 @@ def _slider(name: str, c: dict, unit: str, step: float) -> str:
             f'{number(c["max"])}, {number(step)}))')
 
 
-def _smoothed(slider: str, default: float, seconds: float | None = None) -> str:
-    """A slider smoothed from its default: FAUST's smoothers start at 0, so smooth the offset from the default."""
+def _smoothed(slider: str, default: float | str, seconds: float | None = None) -> str:
+    """A slider (or an expression of one) smoothed from its default value (a number or a constant
+    expression): FAUST's smoothers start at 0, so smooth the offset from the default."""
     from .faust_backend import number
 
     smoother = "si.smoo" if seconds is None else f"si.smooth(ba.tau2pole({number(seconds)}))"
-    return f"(({slider} - {number(default)}) : {smoother} : +({number(default)}))"
+    default = default if isinstance(default, str) else number(default)
+    return f"(({slider} - {default}) : {smoother} : +({default}))"
 
 
 def prepare_controls(config: dict, controls: dict, ctx) -> Callable[[str], str]:
@@ -193,14 +198,17 @@ def prepare_controls(config: dict, controls: dict, ctx) -> Callable[[str], str]:
         c = normalised["rt60"]
         definitions += [
             f'declare adac_rt60_trained "{number(c["trained"])}";',
-            f"adac_rt60 = {_smoothed(_slider('rt60', c, 's', RT60_STEP), c['default'])};",
+            f"adac_rt60 = {_slider('rt60', c, 's', RT60_STEP)};",
             "// the trained T60 at the running rate (delays are in samples); exactly T0 at fs",
             f"adac_rt60_trained = {number(c['trained'])} * ({number(config['fs'])} / ma.SR);",
             "// 10^(-3/SR (1/T - 1/T0)), written so that T == T0 gives exactly 1.0; clamped to the certified maximum",
-            f"adac_rt60_gamma = min({number(c['gamma_max'])}, pow(10.0, 3.0 / ma.SR * (adac_rt60 - adac_rt60_trained) "
-            "/ (adac_rt60 * adac_rt60_trained)));",
+            f"adac_rt60_gamma(t) = min({number(c['gamma_max'])}, pow(10.0, 3.0 / ma.SR * (t - adac_rt60_trained) "
+            "/ (t * adac_rt60_trained)));",
+            "// gain of a d-sample delay in a loop: gamma^d once per block (control rate), then smoothed per line",
+            "adac_rt60_gain(d) = " + _smoothed("pow(adac_rt60_gamma(adac_rt60), d)",
+                                               f"pow(adac_rt60_gamma({number(c['default'])}), d)") + ";",
         ]
-        ctx.loop_decay = "adac_rt60_gamma"
+        ctx.loop_decay = "adac_rt60_gain"
     if "dry_wet" in normalised:
         c = normalised["dry_wet"]
         if n_in != n_out and n_in != 1:

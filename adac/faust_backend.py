@@ -12,9 +12,17 @@ implicit delay, while FAUST's ``A ~ B`` delays the feedback by one sample. The
 sample is taken back *per loop* from a delay element inside that loop: a
 uniform one-sample delay commutes with every LTI block, so removing one sample
 from a delay on the loop's path (all channels) and letting ``~`` add it back is
-exact. A delay in the feedback path is preferred; a delay in the feedforward
-path works too, with the loop input pre-delayed by one sample. A loop without
-such a delay is delay-free and refused.
+exact. Three shapes, cheapest first:
+
+* ``F`` is a bank of integer delay lines (an FDN): the loop is written on the
+  lines' input ``w = x + G F' w'`` with ``F = z^-1 F'``, and the output is
+  ``F w``. FAUST reads both ``F' w'`` and ``F w`` from the one buffer of ``w``,
+  so each line is one buffer, one write and one read per sample.
+* a delay in the feedback path: ``(x + G' y') : F`` with ``G = z^-1 G'``.
+* a delay elsewhere in the feedforward path: as above with the loop input
+  pre-delayed by one sample.
+
+A loop without such a delay is delay-free and refused.
 """
 from __future__ import annotations
 
@@ -79,9 +87,9 @@ def string_literal(text: str) -> str:
 class EmitContext:
     """State of one emission: definitions written so far and options.
 
-    ``loop_decay``: a FAUST expression for a per-sample gain applied to every
-    delay inside a loop (gamma^d for a delay of d samples); the rt60 control
-    sets it. ``fractional_order``: Lagrange order for fractional delays.
+    ``loop_decay``: the name of a FAUST function ``f(d)`` giving the gain of a
+    delay of ``d`` samples inside a loop (``gamma^d``); the rt60 control sets it.
+    ``fractional_order``: Lagrange order for fractional delays.
     """
 
     fractional_order: int = DEFAULT_ORDER
@@ -96,10 +104,10 @@ class EmitContext:
         return name
 
     def decay(self, samples: float) -> str:
-        """Factor ``gamma^d`` for a delay inside a loop, or '' when no rt60 control is active."""
+        """Factor ``gamma^d`` for a delay of ``samples`` inside a loop, or '' when no rt60 control is active."""
         if self.loop_decay is None or self.loop_depth == 0 or samples == 0:
             return ""
-        return f" : *(pow({self.loop_decay}, {number(samples)}))"
+        return f" : *({self.loop_decay}({number(samples)}))"
 
 
 # ---------------------------------------------------------------------------
@@ -107,16 +115,17 @@ class EmitContext:
 # ---------------------------------------------------------------------------
 
 
-def _delay_expr(samples: float, ctx: EmitContext) -> str:
+def _delay_expr(samples: float, ctx: EmitContext, taken: int = 0) -> str:
+    """``samples`` of delay; ``taken``: samples the loop's ``~`` supplies on top (they decay too)."""
+    decay = ctx.decay(samples + taken) if samples + taken else ""
     if samples == 0:
-        return "_"
+        return f"(_{decay})" if decay else "_"
     if samples == round(samples):
-        decay = ctx.decay(samples)
         return f"(@({int(round(samples))}){decay})" if decay else f"@({int(round(samples))})"
     base, taps = lagrange(float(samples), ctx.fractional_order)
     terms = [f"*({number(t)})" if k == 0 else f"(@({k}) : *({number(t)}))" for k, t in enumerate(taps)]
     pre = f"@({base}) : " if base else ""
-    return f"({pre}(_ <: {', '.join(terms)} :> _){ctx.decay(samples)})"
+    return f"({pre}(_ <: {', '.join(terms)} :> _){decay})"
 
 
 def _gain_expr(g: float) -> str | None:
@@ -143,12 +152,12 @@ def _diagonal(paths: list[str | None]) -> str:
     return "(" + ", ".join(p if p is not None else "*(0.0)" for p in paths) + ")"
 
 
-def _fir_expr(taps: np.ndarray, ctx: EmitContext) -> str | None:
+def _fir_expr(taps: np.ndarray, ctx: EmitContext, taken: int = 0) -> str | None:
     terms = []
     for k, h in enumerate(taps):
         if h == 0:
             continue
-        delay = _delay_expr(float(k), ctx)
+        delay = _delay_expr(float(k), ctx, taken)
         gain = _gain_expr(float(h))
         terms.append(gain if delay == "_" else (delay if gain == "_" else f"({delay} : {gain})"))
     if not terms:
@@ -278,10 +287,23 @@ def emit_parallel(node, ctx):
     return f"(si.bus({node['in']}) <: {a}, {b})"
 
 
+def _is_delay_bank(node: dict) -> bool:
+    """Integer delay lines, one per channel, each at least one sample long."""
+    if node["kind"] != "delay" or not node["diagonal"]:
+        return False
+    samples = np.asarray(node["samples"], dtype=float)
+    return bool(np.all(samples >= 1) and np.all(samples == np.round(samples)))
+
+
 def emit_recursion(node, ctx):
     n_in = node["in"]
     ctx.loop_depth += 1
     try:
+        if _is_delay_bank(node["feedforward"]):
+            # written on the lines' input w = x + G F' w': the lines are the loop's only state
+            lines = take_unit_delay(node["feedforward"])
+            f_short, g = emit(lines, ctx), emit(node["feedback"], ctx)
+            return f"((adac_loopsum({n_in}) ~ ({f_short} : {g})) : {emit_delay(node['feedforward'], ctx)})"
         feedback = take_unit_delay(node["feedback"])
         if feedback is not None:
             f, g = emit(node["feedforward"], ctx), emit(feedback, ctx)
@@ -297,10 +319,10 @@ def emit_recursion(node, ctx):
 
 
 def emit_delay(node, ctx):
-    samples = np.asarray(node["samples"], dtype=float)
+    samples, taken = np.asarray(node["samples"], dtype=float), node.get("taken", 0)
     if node["diagonal"]:
-        return _diagonal([_delay_expr(d, ctx) for d in samples])
-    return _rows([[_delay_expr(d, ctx) for d in row] for row in samples], node["in"])
+        return _diagonal([_delay_expr(d, ctx, taken) for d in samples])
+    return _rows([[_delay_expr(d, ctx, taken) for d in row] for row in samples], node["in"])
 
 
 HADAMARD_RTOL = 1e-12  # the fast form is used only when it reproduces the matrix to double precision
@@ -462,10 +484,11 @@ def emit_householder(node, ctx):
 
 
 def emit_fir(node, ctx):
-    taps = np.asarray(node["taps"], dtype=float)
+    taps, taken = np.asarray(node["taps"], dtype=float), node.get("taken", 0)
     if node["diagonal"]:
-        return _diagonal([_fir_expr(taps[:, n], ctx) for n in range(node["in"])])
-    return _rows([[_fir_expr(taps[:, m, n], ctx) for n in range(node["in"])] for m in range(node["out"])], node["in"])
+        return _diagonal([_fir_expr(taps[:, n], ctx, taken) for n in range(node["in"])])
+    return _rows([[_fir_expr(taps[:, m, n], ctx, taken) for n in range(node["in"])] for m in range(node["out"])],
+                 node["in"])
 
 
 def emit_sos(node, ctx):
@@ -475,19 +498,20 @@ def emit_sos(node, ctx):
     return _rows([[_sos_expr(sections[:, :, m, n]) for n in range(node["in"])] for m in range(node["out"])], node["in"])
 
 
-def _gain_delay_expr(g: float, d: float, ctx) -> str | None:
+def _gain_delay_expr(g: float, d: float, ctx, taken: int = 0) -> str | None:
     gain = _gain_expr(g)
     if gain is None:
         return None
-    delay = _delay_expr(d, ctx)
+    delay = _delay_expr(d, ctx, taken)
     return gain if delay == "_" else (delay if gain == "_" else f"({delay} : {gain})")
 
 
 def emit_gain_delay(node, ctx):
-    gains, samples = np.asarray(node["gains"], float), np.asarray(node["samples"], float)
+    gains, samples, taken = np.asarray(node["gains"], float), np.asarray(node["samples"], float), node.get("taken", 0)
     if node["diagonal"]:
-        return _diagonal([_gain_delay_expr(g, d, ctx) for g, d in zip(gains, samples)])
-    return _rows([[_gain_delay_expr(g, d, ctx) for g, d in zip(gr, dr)] for gr, dr in zip(gains, samples)], node["in"])
+        return _diagonal([_gain_delay_expr(g, d, ctx, taken) for g, d in zip(gains, samples)])
+    return _rows([[_gain_delay_expr(g, d, ctx, taken) for g, d in zip(gr, dr)] for gr, dr in zip(gains, samples)],
+                 node["in"])
 
 
 EMITTERS: dict[str, Callable[[dict, EmitContext], str]] = {
@@ -520,6 +544,7 @@ def _shorter(node: dict) -> dict | None:
             return None
         out = copy.deepcopy(node)
         out["samples"] = (samples - 1).tolist()
+        out["taken"] = node.get("taken", 0) + 1  # the loop's own sample still decays with this element
         return out
     if kind == "fir":
         taps = np.asarray(node["taps"], dtype=float)
@@ -527,6 +552,7 @@ def _shorter(node: dict) -> dict | None:
             return None
         out = copy.deepcopy(node)
         out["taps"] = taps[1:].tolist()
+        out["taken"] = node.get("taken", 0) + 1
         return out
     if kind == "series":
         # the child with the longest shortest delay keeps the most room for interpolators

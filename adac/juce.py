@@ -41,6 +41,9 @@ FAUST_HEADERS = ("faust/export.h", "faust/dsp/dsp.h", "faust/gui/UI.h", "faust/g
 # faust options that would break the generated translation unit
 _FORBIDDEN_FAUST_FLAGS = {"-a", "--architecture-file", "-o", "--output-file", "-lang", "--language", "-cn",
                           "--class-name", "-O", "--output-dir", "-json", "--json", "-i", "--inline-architecture-files"}
+# every delay as a ring buffer indexed by one counter, one-sample states too: in bench/ the fastest scalar
+# option for every FDN form and size, with bit-identical output; flags the caller gives come later and win
+DEFAULT_FAUST_FLAGS = ("-mcd", "0")
 _RESERVED_TARGETS = {"all", "clean", "help", "install", "test", "package", "edit_cache", "rebuild_cache"}
 PROJECT_INFO = "adac_project.json"
 SUPERPROJECT_DIR = "adac-superproject"
@@ -140,12 +143,15 @@ def validate_identity(*, name, manufacturer, manufacturer_code, plugin_code, ver
 
 
 def _check_faust_flags(faust_flags) -> tuple[str, ...]:
+    """The ``faust`` argument words: the defaults, then the caller's; an item may hold an option and its
+    value (``"-mcd 0"``, as a manifest writes it), which are two words to ``faust``."""
     if isinstance(faust_flags, str) or not all(isinstance(f, str) for f in faust_flags):
         raise AdacError(f"faust_flags {faust_flags!r} must be a list of strings, e.g. ['-double']")
-    bad = [f for f in faust_flags if f in _FORBIDDEN_FAUST_FLAGS]
+    words = tuple(word for flag in faust_flags for word in flag.split())
+    bad = [f for f in words if f in _FORBIDDEN_FAUST_FLAGS]
     if bad:
         raise AdacError(f"faust_flags: {bad} cannot be used, adac sets the language, class, architecture and output")
-    return tuple(faust_flags)
+    return DEFAULT_FAUST_FLAGS + words
 
 
 # ------------------------------------------------------------------------------------------- export
@@ -196,7 +202,8 @@ def export_juce(dsp_code: str, out_dir, *, name: str, manufacturer: str, manufac
 
     ``name`` becomes the CMake target / bundle name (sanitised to an identifier) and, unless
     ``display_name`` is given, the name hosts show. ``formats`` may hold VST3, LV2, Standalone and
-    AU (AU is built on macOS only). ``faust_flags`` are extra ``faust`` options (e.g. ``-double``).
+    AU (AU is built on macOS only). ``faust_flags`` are extra ``faust`` options (e.g. ``-double``), given
+    after :data:`DEFAULT_FAUST_FLAGS` (so ``-mcd 16`` overrides the default ``-mcd 0``).
     Raises :class:`AdacError` naming the field for an invalid identity, and
     :class:`~adac.errors.ToolchainError` if FAUST refuses the code; nothing is written then.
     Returns the project directory.

@@ -1,12 +1,14 @@
 """adac benchmarks: every figure is a ratio against baselines measured in the same run.
 
-    python3 -m bench.run [--quick] [--no-scons] [--no-callgrind]
+    python3 -m bench.run [--quick] [--only SECTIONS] [--forms F,..] [--sizes N,..] [--no-scons] [--no-callgrind]
 
 1. DSP cost per sample of the compiled .dsp (faust -> C++ -> g++ -O3), scalar and -vec,
    for FDNs of N = 4..64 lines (per-line gain and lowpass biquad in the loop; Hadamard,
    Householder and dense orthogonal feedback), against (i) a hand-written C++ FDN of the
    same structure (bench/fdn_handwritten.cpp) and (ii) the naive emission (bench/naive.py:
-   dense N x N sums of products, nothing folded). Every binary renders SECONDS of noise in
+   dense N x N sums of products, nothing folded). The ratios quoted first are those of the
+   FAUST flags plugins are built with (adac.juce.DEFAULT_FAUST_FLAGS), then the best variant;
+   the same code with the three macro-controls gives their cost. Every binary renders SECONDS of noise in
    blocks of 256; runs are interleaved and each figure is the median of the repeats.
    Callgrind instruction counts per sample (compute() only) are a second, load-independent
    measure. Also a sweep of FAUST options at N = 64.
@@ -38,6 +40,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's adac, and the
 
 import adac  # noqa: E402
 from adac import toolchain  # noqa: E402
+from adac.juce import DEFAULT_FAUST_FLAGS  # noqa: E402
 from adac.faust_backend import fold_gains, hadamard_form, svf_parameters  # noqa: E402
 from adac.render import faust_to_cpp  # noqa: E402
 from bench.naive import naive_faust  # noqa: E402
@@ -56,6 +59,10 @@ CXX = ["-std=c++17", "-O3", "-march=x86-64-v2", "-DFAUSTFLOAT=float"]
 VEC = ("-vec", "-vs", "32")
 MCD0 = ("-mcd", "0")  # every delay, even a one-sample mem, as a ring buffer: no per-sample copies
 ADAC_VARIANTS = ("adac", "adac -vec", "adac -mcd 0", "adac -vec -mcd 0")
+SHIPPED = "adac " + " ".join(DEFAULT_FAUST_FLAGS)  # the variant plugins are built as
+assert SHIPPED in ADAC_VARIANTS
+NAIVE_VARIANTS = ("naive", "naive -vec", "naive -mcd 0")
+CONTROLS = {"rt60": True, "dry_wet": True, "pre_delay": True}  # the example plugin's macro-controls
 FORMS = {"hadamard": "hadamard", "householder": "householder", "dense": "orthogonal"}  # bench name -> FLAMO matrix
 SWEEP = {  # FAUST 2.54 options tried on the N = 64 loops
     "scalar": (),
@@ -161,11 +168,12 @@ def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: 
         for kind in kinds:
             for n in sizes:
                 ir = adac.flamo_to_json(bench_model(n, kind), FS)
-                code, naive = adac.json_to_faust(ir), naive_faust(ir)
+                code, naive, controlled = adac.json_to_faust(ir), naive_faust(ir), adac.json_to_faust(ir, controls=CONTROLS)
                 config = work / f"{kind}{n}.txt"
                 config.write_text(handwritten_config(ir, kind))
                 jobs = {"adac": (code, ()), "adac -vec": (code, VEC), "adac -mcd 0": (code, MCD0),
-                        "adac -vec -mcd 0": (code, VEC + MCD0), "naive": (naive, ()), "naive -vec": (naive, VEC)}
+                        "adac -vec -mcd 0": (code, VEC + MCD0), SHIPPED + " +controls": (controlled, DEFAULT_FAUST_FLAGS),
+                        "naive": (naive, ()), "naive -vec": (naive, VEC), "naive -mcd 0": (naive, MCD0)}
                 builds = {name: pool.submit(build_faust, src, flags, f"{re.sub(r'[^a-z0-9]', '', name)}_{kind}{n}", work)
                           for name, (src, flags) in jobs.items()}
                 builds = {name: f.result() for name, f in builds.items()}
@@ -173,15 +181,20 @@ def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: 
                 commands["hand-written"] = [str(hand), str(config)]
                 times, checksums = timed_runs({k: v + [str(seconds), str(FS)] for k, v in commands.items()}, repeats)
                 ref = checksums["hand-written"]
+                # the controls at their defaults leave the model as trained: that build must agree too
                 agree = all(abs(v - ref) <= 1e-3 * max(1.0, abs(ref)) for v in checksums.values())
                 best_name = min(ADAC_VARIANTS, key=lambda k: times[k])
-                best = times[best_name]
+                best, naive_best = times[best_name], min(times[k] for k in NAIVE_VARIANTS)
                 row = {"matrix": kind, "N": n, "ns_per_sample": times, "checksums": checksums, "checksums_agree": agree,
                        "faust_s": {k: b["faust_s"] for k, b in builds.items()}, "cxx_s": {k: b["cxx_s"] for k, b in builds.items()},
+                       "shipped": SHIPPED,
+                       "shipped_vs_handwritten": times[SHIPPED] / times["hand-written"],
+                       "shipped_vs_naive": times[SHIPPED] / naive_best,
+                       "controls_cost": times[SHIPPED + " +controls"] / times[SHIPPED],
                        "best_adac": best_name,
                        "best_adac_vs_handwritten": best / times["hand-written"],
                        "scalar_adac_vs_handwritten": times["adac"] / times["hand-written"],
-                       "adac_vs_naive": best / min(times["naive"], times["naive -vec"]),
+                       "adac_vs_naive": best / naive_best,
                        "scalar_adac_vs_scalar_naive": times["adac"] / times["naive"]}
                 if callgrind:
                     row["instructions_per_sample"] = {k: instructions_per_sample(v + [str(cg_seconds), str(FS)], cg_seconds)
@@ -190,8 +203,9 @@ def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: 
                 t = times
                 print(f"  {kind:11s} N={n:3d}  adac {t['adac']:7.1f}  -vec {t['adac -vec']:7.1f}  -mcd 0 {t['adac -mcd 0']:7.1f}  "
                       f"-vec -mcd 0 {t['adac -vec -mcd 0']:7.1f}  hand {t['hand-written']:7.1f}  "
-                      f"naive {t['naive']:7.1f}  naive-vec {t['naive -vec']:7.1f} ns/sample   best/hand {row['best_adac_vs_handwritten']:.2f}"
-                      f"  best/naive {row['adac_vs_naive']:.2f}{'' if agree else '  CHECKSUMS DIFFER'}", flush=True)
+                      f"naive {naive_best:7.1f} ns/sample   shipped/hand {row['shipped_vs_handwritten']:.2f}  "
+                      f"shipped/naive {row['shipped_vs_naive']:.2f}  best/hand {row['best_adac_vs_handwritten']:.2f}  "
+                      f"controls x{row['controls_cost']:.2f}{'' if agree else '  CHECKSUMS DIFFER'}", flush=True)
     return rows
 
 
@@ -309,17 +323,16 @@ def plot(results: dict, path: Path) -> None:
             continue
         ns = [r["N"] for r in rows]
         line, = axes[0].plot(ns, [r["ns_per_sample"]["hand-written"] for r in rows], "o:", label=f"hand-written ({kind})")
-        axes[0].plot(ns, [min(v for k, v in r["ns_per_sample"].items() if k.startswith("adac")) for r in rows], "o-", color=line.get_color(),
-                     label=f"adac best ({kind})")
-        axes[0].plot(ns, [min(r["ns_per_sample"]["naive"], r["ns_per_sample"]["naive -vec"]) for r in rows], "x--", color=line.get_color(),
+        axes[0].plot(ns, [r["ns_per_sample"][SHIPPED] for r in rows], "o-", color=line.get_color(), label=f"adac, shipped ({kind})")
+        axes[0].plot(ns, [min(r["ns_per_sample"][k] for k in NAIVE_VARIANTS) for r in rows], "x--", color=line.get_color(),
                      label=f"naive ({kind})")
-        axes[1].plot(ns, [r["best_adac_vs_handwritten"] for r in rows], "o-", color=line.get_color(), label=f"adac / hand-written ({kind})")
-        axes[1].plot(ns, [r["adac_vs_naive"] for r in rows], "s--", color=line.get_color(), label=f"adac / naive ({kind})")
+        axes[1].plot(ns, [r["shipped_vs_handwritten"] for r in rows], "o-", color=line.get_color(), label=f"adac / hand-written ({kind})")
+        axes[1].plot(ns, [r["shipped_vs_naive"] for r in rows], "s--", color=line.get_color(), label=f"adac / naive ({kind})")
     axes[0].set(xscale="log", yscale="log", xlabel="delay lines N", ylabel="ns per sample", title="DSP cost per sample")
     axes[0].legend(fontsize=6)
     axes[1].axhline(1.2, color="grey", ls=":", label="target 1.2 x hand-written")
     axes[1].axhline(0.5, color="black", ls=":", label="target 0.5 x naive (N = 64)")
-    axes[1].set(xscale="log", xlabel="delay lines N", ylabel="time ratio", title="ratios (best adac variant)")
+    axes[1].set(xscale="log", xlabel="delay lines N", ylabel="time ratio", title=f"ratios (shipped build, {SHIPPED})")
     axes[1].legend(fontsize=6)
     for kind in FORMS:
         rows = [r for r in results["pipeline"] if r["matrix"] == kind]
@@ -334,16 +347,19 @@ def plot(results: dict, path: Path) -> None:
 
 
 def print_tables(results: dict) -> None:
-    print("\nDSP cost, ns per sample (median), ratios of the best adac variant; callgrind instructions per sample")
+    print(f"\nDSP cost, ns per sample (median); ratios of the shipped build ({SHIPPED}) and of the best adac variant; "
+          "callgrind instructions per sample")
     print(f"{'matrix':11s} {'N':>3s} {'adac':>7s} {'-vec':>7s} {'-mcd0':>7s} {'-vec-mcd0':>9s} {'hand':>7s} {'naive':>7s} "
-          f"{'naive-vec':>9s} {'best':>16s} {'best/hand':>9s} {'best/naive':>10s}   instr: adac|-mcd0|hand|naive")
+          f"{'ship/hand':>9s} {'ship/naive':>10s} {'best':>16s} {'best/hand':>9s} {'controls':>8s}   instr: shipped|hand|naive")
     for r in results["dsp"]:
         t = r["ns_per_sample"]
         ips = r.get("instructions_per_sample") or {}
-        cg = " | ".join("-" if ips.get(k) is None else f"{ips[k]:.0f}" for k in ("adac", "adac -mcd 0", "hand-written", "naive"))
-        print(f"{r['matrix']:11s} {r['N']:3d} {t['adac']:7.1f} {t['adac -vec']:7.1f} {t.get('adac -mcd 0', float('nan')):7.1f} "
-              f"{t.get('adac -vec -mcd 0', float('nan')):9.1f} {t['hand-written']:7.1f} {t['naive']:7.1f} {t['naive -vec']:9.1f} "
-              f"{r['best_adac']:>16s} {r['best_adac_vs_handwritten']:9.2f} {r['adac_vs_naive']:10.2f}   {cg}")
+        cg = " | ".join("-" if ips.get(k) is None else f"{ips[k]:.0f}" for k in (SHIPPED, "hand-written", "naive"))
+        naive = min(t[k] for k in NAIVE_VARIANTS if k in t)
+        print(f"{r['matrix']:11s} {r['N']:3d} {t['adac']:7.1f} {t['adac -vec']:7.1f} {t['adac -mcd 0']:7.1f} "
+              f"{t['adac -vec -mcd 0']:9.1f} {t['hand-written']:7.1f} {naive:7.1f} {r['shipped_vs_handwritten']:9.2f} "
+              f"{r['shipped_vs_naive']:10.2f} {r['best_adac']:>16s} {r['best_adac_vs_handwritten']:9.2f} "
+              f"{r['controls_cost']:7.2f}x   {cg}")
     if results.get("sweep"):
         print("\nFAUST options at N = 64 (ns per sample, x hand-written)")
         for r in results["sweep"]:
@@ -365,12 +381,15 @@ def print_tables(results: dict) -> None:
     dsp = results["dsp"]
     if not dsp:
         return
-    worst = max(dsp, key=lambda r: r["best_adac_vs_handwritten"])
-    print(f"  compiled <= 1.2x hand-written for every N: worst {worst['best_adac_vs_handwritten']:.2f}x ({worst['matrix']}, N={worst['N']}); "
-          + ", ".join(f"{k}: {max(r['best_adac_vs_handwritten'] for r in dsp if r['matrix'] == k):.2f}x" for k in FORMS
-                      if any(r["matrix"] == k for r in dsp)))
+    for key, what in (("shipped_vs_handwritten", f"shipped ({SHIPPED})"), ("best_adac_vs_handwritten", "best variant")):
+        worst = max(dsp, key=lambda r: r[key])
+        print(f"  compiled <= 1.2x hand-written for every N, {what}: worst {worst[key]:.2f}x ({worst['matrix']}, N={worst['N']}); "
+              + ", ".join(f"{k}: {max(r[key] for r in dsp if r['matrix'] == k):.2f}x" for k in FORMS
+                          if any(r["matrix"] == k for r in dsp)))
     n64 = [r for r in dsp if r["N"] == 64]
-    print("  <= 0.5x naive at N = 64: " + ", ".join(f"{r['matrix']} {r['adac_vs_naive']:.2f}x" for r in n64))
+    print("  <= 0.5x naive at N = 64 (shipped): " + ", ".join(f"{r['matrix']} {r['shipped_vs_naive']:.2f}x" for r in n64))
+    print("  cost of the three macro-controls (shipped, x the model alone): "
+          + ", ".join(f"{r['matrix']} N={r['N']} {r['controls_cost']:.2f}x" for r in dsp if r["N"] in (16, 64)))
     p64 = [r for r in results["pipeline"] if r["N"] == 64]
     print("  json_to_faust + certify + faust of N = 64 <= 2 s: " + ", ".join(f"{r['matrix']} {r.get('compile_and_certify', float('nan')):.2f}s" for r in p64))
 
@@ -395,6 +414,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (dsp, sweep, pipeline, scons); the others are kept from "
                              "an existing bench.json, each section stamped with its own time and revision")
+    parser.add_argument("--forms", default=",".join(FORMS), help=f"comma-separated matrix forms ({', '.join(FORMS)})")
+    parser.add_argument("--sizes", default=None, help="comma-separated line counts for the DSP cost (default 4,8,16,32,64)")
     parser.add_argument("--seconds", type=float, default=None, help="audio rendered per timing run (default 10, --quick 2)")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats per variant (default 7, --quick 3)")
     args = parser.parse_args(argv)
@@ -403,11 +424,23 @@ def main(argv=None) -> int:
         only.discard("sweep")
     if args.no_scons:
         only.discard("scons")
-    sizes = [4, 16, 64] if args.quick else [4, 8, 16, 32, 64]
+    forms = [f.strip() for f in args.forms.split(",") if f.strip()]
+    unknown = sorted(set(forms) - set(FORMS))
+    if unknown:
+        parser.error(f"--forms: unknown {', '.join(unknown)} (known: {', '.join(FORMS)})")
+    try:
+        sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else ([4, 16, 64] if args.quick else [4, 8, 16, 32, 64])
+    except ValueError:
+        parser.error(f"--sizes: expected comma-separated integers, got {args.sizes!r}")
+    if any(n not in (4, 8, 16, 32, 64, 128) for n in sizes):
+        parser.error("--sizes: the hand-written FDN is instantiated for N = 4, 8, 16, 32, 64, 128")
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     repeats = args.repeats or (3 if args.quick else 7)
     out = RESULTS / "bench.json"
     results: dict = json.loads(out.read_text()) if out.exists() and only != set(SECTIONS) else {}
+    if any("shipped_vs_handwritten" not in r for r in results.get("dsp", [])):
+        print("(the DSP section of the existing bench.json was measured by an older bench: dropped)")
+        results.pop("dsp")
     results.setdefault("stamps", {})
     results["machine"] = machine()
     stamp = {"time": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "revision": revision(), "seconds": seconds, "repeats": repeats,
@@ -421,17 +454,17 @@ def main(argv=None) -> int:
         work = Path(tmp)
         if "dsp" in only:
             print(f"1. DSP cost (ns per sample, median of {repeats} interleaved runs of {seconds:g} s of noise)")
-            results["dsp"] = dsp_cost(sizes, list(FORMS), seconds, repeats, not args.no_callgrind, work)
+            results["dsp"] = dsp_cost(sizes, forms, seconds, repeats, not args.no_callgrind, work)
             results["stamps"]["dsp"] = stamp
         save()
         if "sweep" in only:
             print("1b. FAUST options at N = 64")
-            results["sweep"] = option_sweep(["hadamard", "householder"], 64, min(seconds, 4.0), repeats, work)
+            results["sweep"] = option_sweep([f for f in forms if f != "dense"] or forms, 64, min(seconds, 4.0), repeats, work)
             results["stamps"]["sweep"] = stamp
         save()
     if "pipeline" in only:
         print("2. compile pipeline")
-        results["pipeline"] = pipeline_times([4, 16, 64] if args.quick else [4, 8, 16, 32, 64, 128], list(FORMS))
+        results["pipeline"] = pipeline_times([4, 16, 64] if args.quick else [4, 8, 16, 32, 64, 128], forms)
         results["stamps"]["pipeline"] = stamp
         save()
     if "scons" in only:

@@ -88,6 +88,44 @@ def test_measured_rt60_follows_the_slider(which, factor, request):
     assert measured == pytest.approx(target, rel=RT60_TOLERANCE), (which, target, measured)
 
 
+def _loop_delays_scaled(config: dict, gamma: float, short: int = 0) -> dict:
+    """``config`` with every loop's delay lines followed by their gains ``gamma^(d - short)``."""
+    out = json.loads(json.dumps(config))
+
+    def visit(node):
+        if node["kind"] == "recursion":
+            lines = node["feedforward"]
+            assert lines["kind"] == "delay" and lines["diagonal"]
+            scale = {"id": lines["id"] + "_rt60", "kind": "gain", "path": lines["path"] + ".rt60", "in": lines["out"],
+                     "out": lines["out"], "diagonal": True, "gains": [gamma ** (d - short) for d in lines["samples"]]}
+            node["feedforward"] = {"id": lines["id"] + "_scaled", "kind": "series", "path": lines["path"], "in": lines["in"],
+                                   "out": lines["out"], "children": [lines, scale]}
+        for child in node.get("children", []) + [node[k] for k in ("feedforward", "feedback") if k in node]:
+            visit(child)
+
+    visit(out["graph"])
+    return out
+
+
+def test_rt60_scales_each_line_by_gamma_to_its_whole_length(lossy):
+    """Settled at a new slider value, the compiled FDN is exactly the model with each line's gain times gamma^d,
+    d the line's whole length, the sample FAUST's ~ supplies included (its gain is computed per block and
+    smoothed, so the impulse comes after the glide)."""
+    trained = normalise_controls({"rt60": True}, lossy)["rt60"]["trained"]
+    target = 0.5 * trained
+    code = adac.json_to_faust(lossy, {"rt60": True})
+    start, n = 40000, 6000  # the per-line smoothers (pole 0.999) have settled to 1e-17 by then
+    signal = np.zeros((start + n, 1))
+    signal[start] = 1.0
+    y = render_signal(code, FS, signal, double=True, params={"/adac/rt60": target})[start:]
+    gamma = 10 ** (-3 / FS * (1 / target - 1 / trained))
+    reference = simulate(_loop_delays_scaled(lossy, gamma), n)[:, :, 0]
+    assert np.abs(y - reference).max() <= 1e-9 * np.abs(reference).max()
+    # the comparison sees one sample's worth of decay per line
+    one_short = simulate(_loop_delays_scaled(lossy, gamma, short=1), n)[:, :, 0]
+    assert np.abs(y - one_short).max() > 1e-6 * np.abs(reference).max()
+
+
 def test_stacking_would_be_wrong(lossy):
     """Guard against the stacked form: 2x T0 on the slider must not measure ~T0 * 2/3."""
     trained = normalise_controls({"rt60": True}, lossy)["rt60"]["default"]

@@ -233,3 +233,23 @@ def test_mcd0_renders_bit_identically():
         default = render_impulse_responses(code, FS, 4000, double=double)
         ring = render_impulse_responses(code, FS, 4000, double=double, extra_flags=("-mcd", "0"))
         assert np.array_equal(default, ring)
+
+
+def _state_writes(cpp: str) -> int:
+    """Stores into the DSP's state arrays (delay lines, one-sample states) per sample of ``compute()``."""
+    body = re.search(r"virtual void compute\(.*?for \(int i0 = 0;[^\n]*\n(.*?)\n\t\t}\n", cpp, re.S).group(1)
+    return len(re.findall(r"^\s*f(?:Rec|Vec)\d+\[[^\]]*\] = ", body, re.M))
+
+
+def test_an_fdn_line_is_its_loops_only_state(monkeypatch):
+    """An FDN loop is written on the lines' input (``w = x + G F' w'``, output ``F w``): per sample each line
+    is one write, its SVF two, and nothing else: no copy of a line's output into a one-sample state, no
+    pre-delayed input per line (the loop form for a feedforward delay that is not a bank of lines)."""
+    n = 8
+    model = fdn(n, matrix="householder", attenuation="biquad", t60=0.1, direct=True)
+    code = adac.flamo_to_faust(model, FS)
+    assert _state_writes(faust_to_cpp(code, extra_flags=("-mcd", "0"))) == 3 * n
+    _check(adac.verify(model, FS, n_samples=N_SAMPLES, nfft=NFFT))
+    monkeypatch.setattr(faust_backend, "_is_delay_bank", lambda node: False)
+    general = faust_to_cpp(adac.flamo_to_faust(model, FS), extra_flags=("-mcd", "0"))
+    assert _state_writes(general) >= 4 * n  # the count sees the difference

@@ -100,6 +100,18 @@ def test_conflicting_faust_flags_are_refused(tmp_path, faust_available):
         _export(tmp_path, faust_flags=("-a", "other.cpp"))
 
 
+def _compilation_options(project: Path) -> str:
+    return re.search(r"Compilation options: (.*)", (project / "FaustDsp.cpp").read_text()).group(1)
+
+
+def test_plugins_compile_with_ring_buffer_delays_and_manifest_options_win(tmp_path, faust_available):
+    """-mcd 0 by default (the fastest scalar option in bench/); a manifest's "-mcd 16" or "-ftz 2" (option and
+    value in one item, as YAML lists them) reaches faust as two words and overrides the default."""
+    assert "-mcd 0" in _compilation_options(_export(tmp_path / "default"))
+    options = _compilation_options(_export(tmp_path / "manifest", faust_flags=("-mcd 16", "-ftz 2")))
+    assert "-mcd 16" in options and "-ftz 2" in options and "-mcd 0" not in options
+
+
 def test_generated_project_carries_the_identity(tmp_path, faust_available):
     project = _export(tmp_path, formats=("VST3", "LV2", "Standalone", "AU"), bundle_id="org.example.test",
                       lv2_uri="https://example.org/plugins/test")
