@@ -19,10 +19,12 @@ from flamo_models import FS, fdn, line_gains, shell
 
 pytestmark = pytest.mark.usefixtures("faust_available")
 ALL = {"rt60": True, "dry_wet": True, "pre_delay": True}
-# measured T30 of the render against the slider, 0.5x..2x T0: worst +4.0 % (lossy model at 2x T0; lossless
-# prototype within 2.2 %); pinned slightly above. (At 0.25x T0 these tiny FDNs, delays of 0.8..4 ms, measure
-# ~20 % long: the T30 window then starts within the first few loop trips; see docs/certificate.md.)
-RT60_TOLERANCE = 0.05
+# measured T30 of the render against the slider, 0.5x..2x T0 (docs/certificate.md): lossless prototype within
+# 0.9 % (each line decays by exactly gamma^d), lossy model within 5.0 % (at 2x T0: its lowpass bands decay at
+# different rates and the slowest one dominates the broadband T30 more as T grows); pinned slightly above.
+# (At 0.25x T0 these tiny FDNs, delays of 0.8..4 ms, measure ~8 % long: the T30 window then starts within the
+# first few loop trips; see docs/certificate.md.)
+RT60_TOLERANCE = {"lossless_prototype": 0.015, "lossy": 0.06}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +87,7 @@ def test_measured_rt60_follows_the_slider(which, factor, request):
     target = factor * trained
     y = render_impulse_responses(code, FS, int(FS * max(1.5, 4 * target)), params={"/adac/rt60": target})
     measured = decay_time(y, FS)
-    assert measured == pytest.approx(target, rel=RT60_TOLERANCE), (which, target, measured)
+    assert measured == pytest.approx(target, rel=RT60_TOLERANCE[which]), (which, target, measured)
 
 
 def _loop_delays_scaled(config: dict, gamma: float, short: int = 0) -> dict:
@@ -233,6 +235,6 @@ def test_gamma_is_clamped_to_the_certified_maximum_at_other_rates(lossless_proto
     code = adac.json_to_faust(lossless_prototype, {"rt60": {"max": 2 * c["trained"]}})
     sr = 2 * FS
     below = render_impulse_responses(code, sr, 3 * sr, params={"/adac/rt60": 0.75 * c["trained"]})
-    assert decay_time(below, sr) == pytest.approx(0.75 * c["trained"], rel=RT60_TOLERANCE)
+    assert decay_time(below, sr) == pytest.approx(0.75 * c["trained"], rel=RT60_TOLERANCE["lossless_prototype"])
     top = render_impulse_responses(code, sr, 3 * sr, params={"/adac/rt60": 2 * c["trained"]})
-    assert decay_time(top, sr) == pytest.approx(2 * c["trained"] * FS / sr, rel=RT60_TOLERANCE)
+    assert decay_time(top, sr) == pytest.approx(2 * c["trained"] * FS / sr, rel=RT60_TOLERANCE["lossless_prototype"])
