@@ -342,6 +342,11 @@ def plot(results: dict, path: Path) -> None:
     axes[2].axhline(2.0, color="grey", ls=":", label="target 2 s at N = 64")
     axes[2].set(xscale="log", yscale="log", xlabel="delay lines N", ylabel="seconds", title="compile pipeline")
     axes[2].legend(fontsize=7)
+    axes[1].set_yscale("log")
+    for ax, section in zip(axes, ("dsp", "dsp", "pipeline")):  # the line counts as ticks, not powers of ten
+        ticks = sorted({r["N"] for r in results[section]})
+        ax.set_xticks(ticks, [str(n) for n in ticks])
+        ax.minorticks_off()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
