@@ -41,14 +41,15 @@ from .ir import validate_ir
 HELPERS = """\
 // Second-order section as a topology-preserving state-variable filter (Zavalishin/Simper):
 // low coefficient sensitivity, so low-frequency, high-Q sections stay accurate in float32.
-// a1 = 1/(1 + g(g + k)), a2 = g a1, a3 = g a2; y = c0 v0 + c1 v1 + c2 v2.
-adac_svf(a1, a2, a3, c0, c1, c2) = (tick ~ (_, _)) : (!, !, _)
+// a1 = 1/(1 + g(g + k)), a2 = g a1; y = c0 v0 + c1 v1 + c2 v2. v2 = ic2 + g v1 (rather than
+// ic2 + a2 ic1 + a3 v3: the same filter) takes two operations fewer per section.
+adac_svf(a1, a2, g, c0, c1, c2) = (tick ~ (_, _)) : (!, !, _)
 with {
   tick(ic1, ic2, v0) = 2 * v1 - ic1, 2 * v2 - ic2, c0 * v0 + c1 * v1 + c2 * v2
   with {
     v3 = v0 - ic2;
     v1 = a1 * ic1 + a2 * v3;
-    v2 = ic2 + a2 * ic1 + a3 * v3;
+    v2 = ic2 + g * v1;
   };
 };
 // y = b0 x + b1 x' + b2 x'' - a1 y' - a2 y'' (direct form I; na1 = -a1, na2 = -a2), for
@@ -166,7 +167,7 @@ def _fir_expr(taps: np.ndarray, ctx: EmitContext, taken: int = 0) -> str | None:
 
 
 def svf_parameters(section) -> tuple[float, ...] | None:
-    """TPT state-variable realisation ``(a1, a2, a3, c0, c1, c2)`` of a normalised section.
+    """TPT state-variable realisation ``(a1, a2, g, c0, c1, c2)`` of a normalised section (``adac_svf``'s arguments).
 
     Every section with both poles strictly inside the unit circle maps exactly:
     with ``g^2 = (1 + a1 + a2) / (1 - a1 + a2)`` and ``k = 2 (1 - a2) / (g (1 - a1 + a2))``
@@ -181,8 +182,24 @@ def svf_parameters(section) -> tuple[float, ...] | None:
     scale = 4 / (1 - a1 + a2)  # the SVF denominator's a0
     nb0, nb1, nb2 = b0 * scale, b1 * scale, b2 * scale
     m_lp, m_bp, m_hp = (nb0 + nb1 + nb2) / (4 * g * g), (nb0 - nb2) / (2 * g), (nb0 - nb1 + nb2) / 4
-    c1 = 1 / (1 + g * (g + k))
-    return c1, g * c1, g * g * c1, m_hp, m_bp - k * m_hp, m_lp - m_hp
+    a1_svf = 1 / (1 + g * (g + k))
+    return a1_svf, g * a1_svf, g, m_hp, m_bp - k * m_hp, m_lp - m_hp
+
+
+def _svf_section(a1: float, a2: float, g: float, c0: float, c1: float, c2: float) -> np.ndarray:
+    """The normalised section ``adac_svf(a1, a2, g, c0, c1, c2)`` computes, for any constants.
+
+    State space of one tick, states ``(ic1, ic2)``: ``v1 = a1 ic1 - a2 ic2 + a2 v0``,
+    ``v2 = ic2 + g v1``, next states ``2 v1 - ic1`` and ``2 v2 - ic2``; then
+    ``H = D + C (zI - A)^-1 B`` written out for 2 x 2.
+    """
+    a = np.array([[2 * a1 - 1, -2 * a2], [2 * g * a1, 1 - 2 * g * a2]])
+    b = np.array([2 * a2, 2 * g * a2])
+    c = np.array([c1 * a1 + c2 * g * a1, -c1 * a2 + c2 * (1 - g * a2)])
+    d = c0 + c1 * a2 + c2 * g * a2
+    trace, det = a[0, 0] + a[1, 1], a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
+    constant = -c[0] * a[1, 1] * b[0] + c[0] * a[0, 1] * b[1] + c[1] * a[1, 0] * b[0] - c[1] * a[0, 0] * b[1]
+    return np.array([d, -d * trace + c @ b, d * det + constant, 1.0, -trace, det])
 
 
 def emitted_section(section, dtype=np.float32) -> np.ndarray:
@@ -196,12 +213,7 @@ def emitted_section(section, dtype=np.float32) -> np.ndarray:
     svf = None if a1 == a2 == 0 else svf_parameters(section)
     if svf is None:
         return np.asarray(section.astype(dtype), dtype=float)
-    c1, c2, c3, m0, m1, m2 = (float(dtype(v)) for v in svf)
-    g = c2 / c1
-    k = (1 / c1 - 1) / g - g
-    den = np.array([1 + k * g + g * g, 2 * g * g - 2, 1 - k * g + g * g])
-    num = m0 * den + m1 * g * np.array([1.0, 0.0, -1.0]) + m2 * g * g * np.array([1.0, 2.0, 1.0])
-    return np.concatenate([num / den[0], den / den[0]])
+    return _svf_section(*(float(dtype(v)) for v in svf))
 
 
 def _section_expr(section) -> str:

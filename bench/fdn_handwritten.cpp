@@ -30,7 +30,7 @@ template <int N, int FORM>
 struct Fdn {
     float b[N], c[N], g[N], u[N], dry = 0;
     float A[N * N];  // column-major: A[j * N + i] = M[i][j] (axpy per column: vectorises without reassociation)
-    float a1[N], a2[N], a3[N], c0[N], c1[N], c2[N], ic1[N] = {}, ic2[N] = {};
+    float a1[N], a2[N], gs[N], c0[N], c1[N], c2[N], ic1[N] = {}, ic2[N] = {};
     int delay[N], mask[N];
     std::vector<float> line[N];
     unsigned w = 0;
@@ -46,7 +46,7 @@ struct Fdn {
                 for (int j = 0; j < N; ++j) in >> A[j * N + i];
         if (FORM == HOUSEHOLDER)
             for (auto& v : u) in >> v;
-        for (int i = 0; i < N; ++i) in >> a1[i] >> a2[i] >> a3[i] >> c0[i] >> c1[i] >> c2[i];
+        for (int i = 0; i < N; ++i) in >> a1[i] >> a2[i] >> gs[i] >> c0[i] >> c1[i] >> c2[i];
         for (int i = 0; i < N; ++i) {
             int size = 1;
             while (size <= delay[i]) size <<= 1;
@@ -83,7 +83,7 @@ struct Fdn {
             }
             for (int i = 0; i < N; ++i) {  // SVF, as adac_svf: y = c0 v0 + c1 v1 + c2 v2
                 const float v0 = v[i], v3 = v0 - ic2[i];
-                const float v1 = a1[i] * ic1[i] + a2[i] * v3, v2 = ic2[i] + a2[i] * ic1[i] + a3[i] * v3;
+                const float v1 = a1[i] * ic1[i] + a2[i] * v3, v2 = ic2[i] + gs[i] * v1;
                 ic1[i] = 2 * v1 - ic1[i];
                 ic2[i] = 2 * v2 - ic2[i];
                 v[i] = c0[i] * v0 + c1[i] * v1 + c2[i] * v2;

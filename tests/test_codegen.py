@@ -10,7 +10,7 @@ from flamo.processor import dsp, system
 
 import adac
 from adac.errors import AdacError
-from adac.faust_backend import number, svf_parameters
+from adac.faust_backend import HELPERS, emitted_section, number, svf_parameters
 from adac.render import faust_to_cpp, render_impulse_responses
 from flamo_models import CPU, FS, fdn, set_delays_samples
 
@@ -54,8 +54,8 @@ def test_svf_realisation_has_the_sections_transfer_function():
         r, theta = rng.uniform(0.05, 0.999), rng.uniform(0, np.pi)
         b = rng.normal(size=3)
         section = [b[0], b[1], b[2], 1.0, -2 * r * np.cos(theta), r * r]
-        a1c, a2c, a3c, c0, c1, c2 = svf_parameters(section)
-        g = a2c / a1c
+        a1c, a2c, g, c0, c1, c2 = svf_parameters(section)
+        assert a2c == pytest.approx(g * a1c, rel=1e-15)
         k = (1 / a1c - 1) / g - g
         # the SVF outputs v0 (input), v1 = g(1-z^-2)/D, v2 = g^2(1+z^-1)^2/D with D its bilinear denominator
         d = np.array([1 + k * g + g * g, 2 * g * g - 2, 1 - k * g + g * g])
@@ -64,6 +64,24 @@ def test_svf_realisation_has_the_sections_transfer_function():
         _, h_sec = scipy.signal.freqz(section[:3], section[3:], worN=64)
         assert np.allclose(h_svf, h_sec, rtol=1e-9, atol=1e-12)
     assert svf_parameters([1, 0, 0, 1, -2.0, 1.0]) is None  # double pole at z = 1: no SVF, direct form is used
+
+
+def test_emitted_section_is_what_the_svf_code_computes():
+    """emitted_section (the certificate's view of a section) against the adac_svf code itself, rendered in
+    double with constants rounded to float32 as the float build stores them; and with double constants it
+    gives back the section."""
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        r, theta = rng.uniform(0.3, 0.99), rng.uniform(0.01, np.pi)
+        section = [*rng.normal(size=3), 1.0, -2 * r * np.cos(theta), r * r]
+        assert np.allclose(emitted_section(section, np.float64), section, rtol=1e-12, atol=1e-13)
+        rounded = [float(np.float32(v)) for v in svf_parameters(section)]
+        code = ('import("stdfaust.lib");\n' + HELPERS + "process = adac_svf(" + ", ".join(number(v) for v in rounded) + ");\n")
+        rendered = render_impulse_responses(code, FS, 256, double=True)[:, 0, 0]
+        impulse = np.zeros(256)
+        impulse[0] = 1.0
+        expected = scipy.signal.lfilter(*np.split(emitted_section(section, np.float32), 2), impulse)
+        assert np.abs(rendered - expected).max() <= 1e-12 * np.abs(expected).max()
 
 
 def test_unstable_section_still_compiles_with_direct_form():
