@@ -34,10 +34,14 @@ def _definition(code: str, suffix: str) -> str:
     return next(line for line in code.splitlines() if re.match(rf"n\d+_\w*{suffix}\w* =", line))
 
 
+def loop_body(cpp: str) -> str:
+    """The per-sample loop of ``compute()`` in FAUST's scalar C++."""
+    return re.search(r"virtual void compute\(.*?for \(int i0 = 0;[^\n]*\n(.*?)\n\t\t}\n", cpp, re.S).group(1)
+
+
 def loop_ops(cpp: str) -> dict[str, int]:
     """Binary arithmetic operators in the per-sample loop of ``compute()`` (array index arithmetic excluded)."""
-    body = re.search(r"virtual void compute\(.*?for \(int i0 = 0;[^\n]*\n(.*?)\n\t\t}\n", cpp, re.S).group(1)
-    body = re.sub(r"\[[^\[\]]*\]", "", body)
+    body = re.sub(r"\[[^\[\]]*\]", "", loop_body(cpp))
     return {"add": body.count(" + ") + body.count(" - "), "mul": body.count(" * ")}
 
 
@@ -237,8 +241,7 @@ def test_mcd0_renders_bit_identically():
 
 def _state_writes(cpp: str) -> int:
     """Stores into the DSP's state arrays (delay lines, one-sample states) per sample of ``compute()``."""
-    body = re.search(r"virtual void compute\(.*?for \(int i0 = 0;[^\n]*\n(.*?)\n\t\t}\n", cpp, re.S).group(1)
-    return len(re.findall(r"^\s*f(?:Rec|Vec)\d+\[[^\]]*\] = ", body, re.M))
+    return len(re.findall(r"^\s*f(?:Rec|Vec)\d+\[[^\]]*\] = ", loop_body(cpp), re.M))
 
 
 def test_an_fdn_line_is_its_loops_only_state(monkeypatch):
