@@ -7,7 +7,7 @@
    Householder and dense orthogonal feedback), against (i) a hand-written C++ FDN of the
    same structure (bench/fdn_handwritten.cpp) and (ii) the naive emission (bench/naive.py:
    dense N x N sums of products, nothing folded). The ratios quoted first are those of the
-   FAUST flags plugins are built with (adac.juce.DEFAULT_FAUST_FLAGS), then the best variant;
+   FAUST flags plugins are built with (adac.backends.juce.project.DEFAULT_FAUST_FLAGS), then the best variant;
    the same code with the three macro-controls gives their cost. Every binary renders SECONDS of noise in
    blocks of 256; runs are interleaved and each figure is the median of the repeats.
    Callgrind instruction counts per sample (compute() only) are a second, load-independent
@@ -39,15 +39,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's adac, and the shared FLAMO model builders
 
 import adac  # noqa: E402
-from adac import toolchain  # noqa: E402
-from adac.juce import DEFAULT_FAUST_FLAGS  # noqa: E402
-from adac.faust_backend import fold_gains, hadamard_form, svf_parameters  # noqa: E402
-from adac.render import faust_to_cpp  # noqa: E402
+from adac.common import toolchain  # noqa: E402
+from adac.backends.juce.project import DEFAULT_FAUST_FLAGS  # noqa: E402
+from adac.ir.hadamard import hadamard_form  # noqa: E402
+from adac.ir.passes import fold_gains  # noqa: E402
+from adac.ir.sections import svf_parameters  # noqa: E402
+from adac.backends.faust.render import faust_to_cpp  # noqa: E402
 from bench.naive import naive_faust  # noqa: E402
 from flamo_models import fdn  # noqa: E402
 
 try:
-    from adac.certify import certify  # noqa: E402
+    from adac.certificate import certify  # noqa: E402
 except ImportError:  # pragma: no cover
     certify = None
 

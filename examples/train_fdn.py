@@ -26,7 +26,7 @@ from flamo.optimize.trainer import Trainer
 from flamo.processor import dsp, system
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from adac.fileio import write_bytes_atomic  # noqa: E402
+from adac.common.fileio import write_bytes_atomic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,11 +8,11 @@ import torch
 from flamo.processor import dsp, system
 
 import adac
-from adac.certify import StabilityWarning, bound, certify, gate, write_certificate
-from adac.errors import SchemaError, StabilityError
-from adac.ir import check_schema
-from adac.render import render_impulse_responses
-from adac.response import Realisation
+from adac.certificate import StabilityWarning, bound, certify, gate, write_certificate
+from adac.common.errors import SchemaError, StabilityError
+from adac.common.schema import check_schema
+from adac.backends.faust.render import render_impulse_responses
+from adac.analysis.response import Realisation
 from flamo_models import CPU, FS, delay_lines, line_gains, fdn, set_delays_samples
 
 
@@ -165,7 +165,7 @@ def test_narrow_resonance_between_grid_points():
 def test_resonance_narrower_than_the_certificate_grid(mechanism, monkeypatch):
     """Bandwidth 4e-5 rad, peak between two points of the 4097-point grid: the uniform grid alone misses it
     (checked); pole angles in the grid or the local maximiser each find it."""
-    import adac.certify as certify_module
+    import adac.certificate.stability as certify_module
 
     model = narrow_resonance_loop(delay=867, grid=1024, radius=1 - 2e-5)
     ir = adac.flamo_to_json(model, FS)
@@ -176,7 +176,7 @@ def test_resonance_narrower_than_the_certificate_grid(mechanism, monkeypatch):
     if mechanism == "pole angles only":
         monkeypatch.setattr(certify_module, "REFINED_PEAKS", 0)
     if mechanism == "refinement only":
-        monkeypatch.setattr(certify_module, "_grid", lambda config, real: uniform)
+        monkeypatch.setattr(certify_module, "_grid", lambda ir, real: uniform)
     cert = certify(ir)
     assert cert["verdict"] == "not-certified" and cert["loops"][0]["max_bound"] > 1.005, mechanism
 
@@ -208,14 +208,15 @@ def test_written_either_way_then_gated(tmp_path):
         gate(cert)
 
 
-def test_adac_certify_is_the_function_and_the_module():
-    """adac.certify(ir) and adac.certify.gate(cert), whichever is touched first (fresh interpreters)."""
+def test_adac_certify_is_the_function_whatever_is_imported_first():
+    """adac.certify(ir) is the function and adac.certificate.gate(cert) the gate, whichever module is
+    imported first (fresh interpreters): no module is also a function."""
     import subprocess
     import sys
 
-    for first in ("import adac.pipeline", "pass"):
+    for first in ("import adac.build.steps", "import adac.certificate.stability", "pass"):
         code = (f"{first}\nimport adac, sys\nsys.path.insert(0, 'tests')\nfrom flamo_models import fdn, FS\n"
-                "g = adac.certify.gate\ncert = adac.certify(adac.flamo_to_json(fdn(4), FS))\n"
+                "import adac.certificate\ng = adac.certificate.gate\ncert = adac.certify(adac.flamo_to_json(fdn(4), FS))\n"
                 "g(cert)\nprint(cert['verdict'])")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(__import__("pathlib").Path(__file__).parent.parent))
         assert out.stdout.strip() == "certified-stable", out.stderr

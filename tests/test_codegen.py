@@ -9,9 +9,10 @@ import torch
 from flamo.processor import dsp, system
 
 import adac
-from adac.errors import AdacError
-from adac.faust_backend import HELPERS, emitted_section, number, svf_parameters
-from adac.render import faust_to_cpp, render_impulse_responses
+from adac.common.errors import AdacError
+from adac.backends.faust.emit import HELPERS, number
+from adac.ir.sections import emitted_section, svf_parameters
+from adac.backends.faust.render import faust_to_cpp, render_impulse_responses
 from flamo_models import CPU, FS, fdn, set_delays_samples
 
 pytestmark = pytest.mark.usefixtures("faust_available")

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import adac
-from adac.certify import certify
-from adac.controls import normalise_controls
-from adac.errors import AdacError
-from adac.certify import gate
-from adac.errors import StabilityError
-from adac.render import render_impulse_responses, render_signal
-from adac.response import Realisation, response
-from adac.rt60 import T20, decay_time, ir_decay_time, simulate
+from adac.certificate import certify, gate
+from adac.analysis.controls import normalise_controls
+from adac.common.errors import AdacError
+from adac.common.errors import StabilityError
+from adac.backends.faust.render import render_impulse_responses, render_signal
+from adac.analysis.response import Realisation, response
+from adac.analysis.rt60 import T20, decay_time, ir_decay_time
+from adac.analysis.simulate import simulate
 from conftest import FLOAT32_TOL
 from flamo_models import FS, fdn, line_gains, shell
 
@@ -55,7 +55,7 @@ def test_defaults_are_the_trained_model(lossy):
 
 
 def test_simulation_is_the_exact_response(lossy):
-    """adac.rt60.simulate (time domain, blocks) against the inverse FFT of the exact frequency response."""
+    """adac.analysis.simulate.simulate (time domain, blocks) against the inverse FFT of the exact frequency response."""
     ir = adac.flamo_to_json(fdn(6, t60=0.1, n_in=2, n_out=2), FS)
     n = 1 << 14
     w = 2 * np.pi * np.arange(n // 2 + 1) / n

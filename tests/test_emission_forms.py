@@ -14,9 +14,9 @@ from flamo.processor import dsp, system
 from scipy.linalg import hadamard
 
 import adac
-from adac import faust_backend
-from adac.faust_backend import hadamard_form
-from adac.render import faust_to_cpp
+from adac.backends.faust import emit as faust_backend
+from adac.ir.hadamard import hadamard_form
+from adac.backends.faust.render import faust_to_cpp
 from conftest import DOUBLE_TOL, FLOAT32_TOL
 from flamo_models import CPU, FS, coprime_delays, fdn, gains_for_t60, set_delays_samples
 
@@ -230,7 +230,7 @@ def test_a_wrong_householder_is_caught(monkeypatch):
 
 def test_mcd0_renders_bit_identically():
     """``faust -mcd 0`` (ring buffers for every delay: the fastest scalar option in bench/) changes memory layout only."""
-    from adac.render import render_impulse_responses
+    from adac.backends.faust.render import render_impulse_responses
 
     code = adac.flamo_to_faust(fdn(8, matrix="householder", attenuation="biquad", t60=0.1, direct=True), FS)
     for double in (False, True):
@@ -253,6 +253,6 @@ def test_an_fdn_line_is_its_loops_only_state(monkeypatch):
     code = adac.flamo_to_faust(model, FS)
     assert _state_writes(faust_to_cpp(code, extra_flags=("-mcd", "0"))) == 3 * n
     _check(adac.verify(model, FS, n_samples=N_SAMPLES, nfft=NFFT))
-    monkeypatch.setattr(faust_backend, "_is_delay_bank", lambda node: False)
+    monkeypatch.setattr(faust_backend, "is_delay_bank", lambda node: False)
     general = faust_to_cpp(adac.flamo_to_faust(model, FS), extra_flags=("-mcd", "0"))
     assert _state_writes(general) >= 4 * n  # the count sees the difference

@@ -12,9 +12,9 @@ import torch
 from flamo.processor import dsp, system
 
 import adac
-from adac.equivalence import flamo_reference
-from adac.errors import AdacError
-from adac.render import render_impulse_responses
+from adac.frontend.flamo.reference import flamo_reference
+from adac.common.errors import AdacError
+from adac.backends.faust.render import render_impulse_responses
 from conftest import DOUBLE_TOL, FLOAT32_TOL
 from flamo_models import CPU, FS, delay_lines, line_gains, SINGLE_KINDS, fdn, gains_for_t60, set_delays_samples, single
 

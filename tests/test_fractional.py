@@ -3,7 +3,7 @@
 FLAMO's fractional delay is exp(-j w d) on the rfft grid: its time response is a
 periodic sinc that never decays, so these tests compare frequency responses.
 The bounds pinned below were measured (order 15, fs-independent, relative to
-the response peak) and match the analytic Lagrange error of adac.fractional.
+the response peak) and match the analytic Lagrange error of adac.ir.fractional.
 """
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ import torch
 from flamo.processor import dsp, system
 
 from adac.equivalence import band_errors
-from adac.fractional import DEFAULT_ORDER, band_errors as lagrange_band_errors, lagrange
+from adac.ir.fractional import DEFAULT_ORDER, lagrange, lagrange_band_errors
 from flamo_models import CPU, FS, fdn, set_delays_samples
 
 pytestmark = pytest.mark.usefixtures("faust_available")

@@ -9,7 +9,7 @@ from flamo.processor import dsp, system
 from torch import nn
 
 import adac
-from adac.errors import AdacError, InvalidParameterError, UnsupportedModuleError
+from adac.common.errors import AdacError, InvalidParameterError, UnsupportedModuleError
 from adac.ir import iter_nodes
 from flamo_models import CPU, FS, fdn, set_delays_samples, single
 
@@ -155,7 +155,7 @@ def test_ir_is_json_serialisable():
 def test_every_flamo_class_is_compiled_or_refused_clearly():
     import inspect as _inspect
 
-    from adac.flamo_frontend import MODULES
+    from adac.frontend.flamo.modules import MODULES
 
     containers = {"Series", "Parallel", "Recursion", "Shell"}
     abstract = {"DSP", "_Reconfigurable"}
@@ -164,7 +164,7 @@ def test_every_flamo_class_is_compiled_or_refused_clearly():
                if _inspect.isclass(obj) and issubclass(obj, nn.Module) and obj.__module__ == mod.__name__}
     unaccounted = classes - set(MODULES) - containers - abstract - transforms
     assert not unaccounted, f"FLAMO classes neither compiled nor refused: {unaccounted}"
-    from adac.flamo_frontend import _Walker
+    from adac.frontend.flamo.extract import _Walker
 
     for name in sorted(transforms):
         # FLAMO itself will not chain a transform with DSP modules; the walker still names it clearly

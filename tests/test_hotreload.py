@@ -3,7 +3,7 @@
 The host (``adac-hotreload-render``) processes audio only when told to, so every comparison below
 is of exactly known samples: after a publish the test waits for the reload, runs silence through
 the crossfade, then records an impulse response and compares it with the same code rendered by
-``adac.render`` (FAUST's C++ backend), to 1e-6 of the peak.
+``adac.backends.faust.render`` (FAUST's C++ backend), to 1e-6 of the peak.
 """
 import fcntl
 import json
@@ -17,9 +17,9 @@ import pytest
 import torch
 
 import adac
-from adac.errors import AdacError
+from adac.common.errors import AdacError
 from adac.hotreload import HotReload, build_host
-from adac.render import render_impulse_responses
+from adac.backends.faust.render import render_impulse_responses
 from conftest import FLOAT32_TOL
 from flamo_models import FS, fdn
 
@@ -216,7 +216,7 @@ class Host:
         assert self.ask(f"wait {reloads} {ms}") == "ok", self.status()
 
     def impulse(self, n: int) -> np.ndarray:
-        """(n, n_out, n_in), like adac.render.render_impulse_responses."""
+        """(n, n_out, n_in), like adac.backends.faust.render.render_impulse_responses."""
         words = self.ask(f"impulse {n}").split()
         assert words[0] == "ir", words[:5]
         n_in, n_out = int(words[1]), int(words[2])

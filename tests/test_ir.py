@@ -5,7 +5,7 @@ import json
 import pytest
 
 import adac
-from adac.errors import ChannelMismatchError, InvalidParameterError, SchemaError
+from adac.common.errors import ChannelMismatchError, InvalidParameterError, SchemaError
 from adac.ir import IR_VERSION, load_ir, save_ir, validate_ir
 from flamo_models import FS, fdn
 
@@ -98,3 +98,15 @@ def test_backends_validate_their_input(ir):
         adac.json_to_faust(bad)
     with pytest.raises(InvalidParameterError):
         adac.json_to_flamo(bad)
+
+
+def test_undeclared_node_fields_are_refused(ir):
+    """Pass-private data (a loop's taken sample, a simulation's order) never enters a document: the schema
+    refuses any field it does not declare, on any node."""
+    import copy
+
+    for field in ("taken", "_order"):
+        bad = copy.deepcopy(ir)
+        bad["graph"][field] = 1
+        with pytest.raises(SchemaError, match=f"'{field}' was unexpected"):
+            validate_ir(bad)

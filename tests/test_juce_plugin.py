@@ -1,9 +1,9 @@
-"""adac.juce: JUCE projects from plain FAUST code, built and loaded in a real host.
+"""adac.backends.juce: JUCE projects from plain FAUST code, built and loaded in a real host.
 
 Fast tests check ``export_juce`` (identity validation, sanitisation, incremental writes) and
 ``install_bundles``. The ``juce`` tests build one real plugin (session fixture, in
 ``build/tests/juce``: a rerun is incremental), load its VST3 in pedalboard and compare its
-impulse responses with adac.render's native render of the same FAUST code.
+impulse responses with adac.backends.faust.render's native render of the same FAUST code.
 """
 import os
 import re
@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adac.errors import AdacError, ToolchainError
-from adac.juce import _update_superproject, build_plugin, export_juce, install_bundles
+from adac.common.errors import AdacError, ToolchainError
+from adac.backends.juce import build_plugin, export_juce, install_bundles
+from adac.backends.juce.project import _update_superproject
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "tests" / "juce"
@@ -332,7 +333,7 @@ def test_parameter_ids_are_faust_addresses_and_state_round_trips(built_plugin):
 
 @pytest.mark.juce
 def test_impulse_responses_match_the_native_render(built_plugin):
-    from adac.render import render_impulse_responses
+    from adac.backends.faust.render import render_impulse_responses
 
     plugin = _load(built_plugin[1])
     settings = {"wet": 0.5, "feedback": 0.7, "gain_db": -6.0}

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from adac.errors import AdacError, SchemaError
-from adac.manifest import load_manifest
-from adac.pipeline import load_model
+from adac.common.errors import AdacError, SchemaError
+from adac.build.manifest import load_manifest
+from adac.frontend.flamo import load_model
 
 DATA = Path(__file__).parent / "data" / "plugins" / "Tiny"
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,16 +128,16 @@ def test_module_factory(plugin):
 
 def test_hostile_display_name_is_sanitised_before_cpp(plugin, tmp_path):
     """Characters the schema lets through (<>&;'@ and non-ASCII) reach neither FAUST nor C++ unescaped."""
-    from adac import pipeline
+    from adac.build import steps
 
     hostile = "R\u00e9verb <b>&'; @PLUGIN@ */ //"
     path = edit(plugin, "name: Tiny", f"name: Tiny\ndisplay_name: \"{hostile}\"")
     m = load_manifest(path)
     assert m.display_name == hostile
     out = tmp_path / "build"
-    pipeline.write_dsp(m, pipeline.write_ir(m, out / "Tiny.json"), out / "Tiny.dsp")
+    steps.dsp_step(m, steps.ir_step(m, out / "Tiny.json"), out / "Tiny.dsp")
     declare = next(line for line in (out / "Tiny.dsp").read_text().splitlines() if line.startswith("declare name"))
-    project = pipeline.write_juce_project(m, out / "Tiny.dsp", out / "juce")
+    project = steps.juce_step(m, out / "Tiny.dsp", out / "juce")
     cmake = (project / "CMakeLists.txt").read_text()
     config = (project / "PluginConfig.h").read_text()
     for text in (declare, cmake, config):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adac.equivalence import flamo_reference
+from adac.frontend.flamo.reference import flamo_reference
 from adac.ir import load_ir
 from conftest import FLOAT32_TOL
 
@@ -45,8 +45,8 @@ def _load(built):
 
 
 def test_controls_are_host_parameters(built):
-    from adac.controls import normalise_controls
-    from adac.manifest import load_manifest
+    from adac.analysis.controls import normalise_controls
+    from adac.build.manifest import load_manifest
 
     plugin = _load(built)
     expected = normalise_controls(load_manifest(ROOT / "plugins" / "AdacFDN" / "plugin.yaml").controls, load_ir(OUT / "AdacFDN.json"))
@@ -59,7 +59,7 @@ def test_controls_are_host_parameters(built):
 
 
 def test_a_parameter_set_in_the_host_changes_the_sound_like_the_native_render(built):
-    from adac.render import render_impulse_responses
+    from adac.backends.faust.render import render_impulse_responses
 
     plugin = _load(built)
     plugin.dry_wet = 0.5

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import adac
-from adac.equivalence import flamo_reference
+from adac.frontend.flamo.reference import flamo_reference
 from flamo_models import FS, SINGLE_KINDS, fdn, single
 
 

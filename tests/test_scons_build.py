@@ -193,7 +193,7 @@ def test_release_mode(build):
 
 
 def test_juce_project_lists_every_file_it_writes(build):
-    """The JUCE step's emitter declares exactly the files adac.juce.export_juce writes (no C++ compiled)."""
+    """The JUCE step's emitter declares exactly the files adac.backends.juce.export_juce writes (no C++ compiled)."""
     assert build.steps_run("plugins/Tiny/juce", steps=None) == ["ir", "dsp", "cert", "juce"]
     project = build.out / "juce"
     written = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}

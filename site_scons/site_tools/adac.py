@@ -6,7 +6,7 @@
                   release-manifest.json: path + sha256 of each) --AdacRelease--> release/release-manifest.json
 
 Signatures are content hashes. Each step's parameters enter its signature as a ``Value`` node
-made of only the manifest fields that step reads (``adac.manifest.step_parameters``): editing a
+made of only the manifest fields that step reads (``adac.build.manifest.step_parameters``): editing a
 control rebuilds the .dsp and what follows, not the IR. adac's own modules are dependencies of
 the steps that import them. Heavy imports (torch, FLAMO) happen only inside the actions, which
 run ``$ADAC`` (``$ADAC_PYTHON -m adac``); the manifests are validated by the same Python once per
@@ -27,7 +27,6 @@ Construction variables (override them in the SConstruct or on the command line w
 """
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -36,7 +35,7 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Script
 
-# Files adac.juce.export_juce writes into a project folder (tests/test_scons_build.py checks this list).
+# Files adac.backends.juce.export_juce writes into a project folder (tests/test_scons_build.py checks this list).
 JUCE_PROJECT_FILES = (
     "CMakeLists.txt", "FaustDsp.cpp", "FaustDsp.h", "PluginProcessor.cpp", "PluginConfig.h", "adac_project.json",
     "cmake/AdacJuceModules.cmake",
@@ -44,38 +43,30 @@ JUCE_PROJECT_FILES = (
     "faust_include/faust/gui/meta.h", "faust_include/faust/gui/PathBuilder.h",
 )
 
-# The adac modules each step imports (followed through their relative imports), and the schemas it reads.
-# Every step also runs the command line, the pipeline and the manifest loader (COMMON: not followed).
-COMMON = ("__init__.py", "__main__.py", "cli.py", "pipeline.py", "manifest.py", "errors.py", "fileio.py")
-STEP_MODULES = {"IR": ("flamo_frontend", "ir"), "DSP": ("faust_backend", "ir"), "CERT": ("certify", "ir"),
-                "JUCE": ("juce", "render"), "PLUGIN": ("juce",), "PACKAGE": ("juce", "toolchain")}
+# The stages (adac/ subpackages) each step runs, besides the build stage and the common base that
+# every step runs (see docs/architecture.md: imports only point down the stages, so a step's code is
+# the files of these folders).
+COMMON = ("__init__.py", "__main__.py", "build", "common")
+STEP_STAGES = {"IR": ("frontend", "ir"), "DSP": ("backends/faust", "analysis", "ir"),
+               "CERT": ("certificate", "analysis", "ir"),
+               "JUCE": ("backends/juce", "backends/faust", "analysis", "ir"), "PLUGIN": ("backends/juce", "backends/faust"),
+               "PACKAGE": ("backends/juce", "backends/faust")}
 STEP_SCHEMAS = {"IR": ("ir.schema.json",), "CERT": ("cert.schema.json",)}
-_IMPORT = re.compile(r"^[ \t]*from \.(\w*)[\w.]* import \(?([\w,\s]+?)\)?[ \t]*(?:#.*)?$", re.M)
 
 
-def _closure(adac_dir, modules):
-    """File names of ``modules`` and every adac module they import (relative imports, also inside functions)."""
-    seen, todo = set(), list(modules)
-    while todo:
-        module = todo.pop()
-        path = os.path.join(adac_dir, module + ".py")
-        if module in seen or not os.path.isfile(path):
-            continue
-        seen.add(module)
-        with open(path, encoding="utf-8") as handle:
-            for first, names in _IMPORT.findall(handle.read()):
-                todo.extend([first] if first else [n.strip() for n in names.split(",") if n.strip()])
-    return sorted(f"{m}.py" for m in seen)
+def _python_files(path):
+    if os.path.isfile(path):
+        return [path]
+    return sorted(os.path.join(folder, f) for folder, _, files in os.walk(path) for f in files if f.endswith(".py"))
 
 
 def compiler_dependencies(env, step):
     """The adac files and schemas a step's output depends on (a new adac rebuilds what it generates)."""
     top = env.Dir("#").abspath
     adac_dir = os.path.join(top, "adac")
-    files = set(COMMON) | set(_closure(adac_dir, STEP_MODULES.get(step, ())))
-    nodes = [env.File(os.path.join(adac_dir, f)) for f in sorted(files) if os.path.isfile(os.path.join(adac_dir, f))]
+    files = sorted({f for part in COMMON + STEP_STAGES.get(step, ()) for f in _python_files(os.path.join(adac_dir, part))})
     schemas = ("manifest.schema.json",) + STEP_SCHEMAS.get(step, ())
-    return nodes + [env.File(os.path.join(top, "schemas", s)) for s in schemas]
+    return [env.File(f) for f in files] + [env.File(os.path.join(top, "schemas", s)) for s in schemas]
 
 
 # -------------------------------------------------------------------------------------- manifests
@@ -97,7 +88,7 @@ def AdacPlan(env, manifests):
     """
     top = env.Dir("#").abspath
     python = env.subst("$ADAC_PYTHON")
-    code = [os.path.join(top, "adac", "manifest.py"), os.path.join(top, "schemas", "manifest.schema.json")]
+    code = [os.path.join(top, "adac", "build", "manifest.py"), os.path.join(top, "schemas", "manifest.schema.json")]
     key = {"python": python, "digest": _digest(*code, *manifests), "manifests": list(manifests)}
     cache_path = os.path.join(env.subst("$ADAC_BUILD_ROOT"), ".adac-plan.json")
     try:
@@ -111,7 +102,7 @@ def AdacPlan(env, manifests):
         pass
     if not manifests:
         return {"manifests": {}, "tools": {}}
-    cmd = python.split() + ["-m", "adac.manifest", "--plan", *manifests]
+    cmd = python.split() + ["-m", "adac", "plan", *manifests]
     try:
         proc = subprocess.run(cmd, cwd=top, capture_output=True, text=True)
     except OSError as exc:
@@ -236,7 +227,7 @@ def generate(env):
                 "adac plugin  $TARGET"),
         **_step("PACKAGE", "$ADAC $ADAC_FLAGS package $ADAC_MANIFEST ${TARGET.dir} $SOURCES", "adac package ${TARGET.dir}"),
         **_step("RELEASE", "$ADAC $ADAC_FLAGS release-manifest $TARGET $SOURCES", "adac release $TARGET"),
-        **_step("INSTALL", "$ADAC_PYTHON -m adac.juce install $SOURCE $TARGET $ADAC_INSTALLFLAGS",
+        **_step("INSTALL", "$ADAC $ADAC_FLAGS install $SOURCE $TARGET $ADAC_INSTALLFLAGS",
                 "adac install ${SOURCE.filebase}"),
     )
 

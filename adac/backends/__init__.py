@@ -1,0 +1,1 @@
+"""Backends: the IR -> code (FAUST) and the code -> plugins (JUCE)."""

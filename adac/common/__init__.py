@@ -1,0 +1,1 @@
+"""What every stage shares: errors, atomic file output, the data folders, external tools, the version."""

@@ -1,0 +1,1 @@
+"""The frontends: a trained model in some framework -> the IR. Today: FLAMO."""

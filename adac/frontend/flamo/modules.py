@@ -1,0 +1,290 @@
+"""FLAMO classes adac reads: the registry (one row per class, :data:`MODULES`), the analysis view a
+model is read in, and the helpers that read effective values. The traversal that writes the IR is
+:mod:`adac.frontend.flamo.extract`; the rebuilder, :mod:`adac.frontend.flamo.rebuild`.
+
+The frontend walks a FLAMO model (any nesting of Shell, Series, Parallel, Recursion and
+``flamo.processor.dsp`` modules) and writes the IR: for code generation the
+*effective* values the model applies (after FLAMO's ``map``, unit and fs
+conversions, ``isint`` rounding, matrix galleries), and for the round trip the
+raw parameter tensor with the constructor arguments.
+
+FLAMO semantics that matter here:
+
+* FLAMO is frequency-domain: every module is a transfer function sampled on
+  ``nfft // 2 + 1`` rfft bins, so its time response is circular over ``nfft``
+  samples. The anti-aliasing decay (``alias_decay_db``) evaluates each transfer
+  function on a circle of radius ``gamma^-1`` and undoes it after the inverse
+  FFT; it is an analysis device, not part of the DSP. Extraction therefore runs
+  with ``alias_decay_db = 0`` (coefficients without the envelope) in float64,
+  and restores the model afterwards.
+* Effective values always come from the module's own functions (``map``,
+  ``get_delays``, ``get_poly_coeff``), never from re-derived formulas: the
+  filter classes are read by recording the exact polynomial coefficients they
+  hand to ``flamo.functional.poly_freq_response``.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from flamo.processor import dsp
+
+from ...common.errors import AdacError, InvalidParameterError, UnsupportedModuleError
+
+# ----------------------------------------------------------------------------
+# Model-wide analysis view: float64, no anti-aliasing envelope, restored after.
+# ----------------------------------------------------------------------------
+
+
+def _first_dsp(model: nn.Module):
+    return next((m for m in model.modules() if isinstance(m, dsp.DSP)), None)
+
+
+def model_settings(model: nn.Module) -> dict:
+    """nfft, alias_decay_db and dtype the model currently uses."""
+    probe = _first_dsp(model)
+    if probe is None:
+        raise AdacError("<model>: the model contains no FLAMO DSP module")
+    return {
+        "nfft": int(probe.nfft),
+        "alias_decay_db": float(probe.alias_decay_db),
+        "dtype": probe.param.dtype,
+    }
+
+
+def _reconfigure(model: nn.Module, *, dtype=None, nfft=None, alias_decay_db=None) -> None:
+    targets = [model] if hasattr(model, "set_dtype") else [m for m in model.modules() if isinstance(m, dsp.DSP)]
+    for target in targets:
+        if dtype is not None:
+            target.set_dtype(dtype)
+            set_mapping_dtype(target, dtype)
+        if nfft is not None:
+            target.set_nfft(nfft)
+        if alias_decay_db is not None:
+            target.set_alias_decay_db(alias_decay_db)
+    _invalidate_memoized_responses(model)
+
+
+def _invalidate_memoized_responses(model: nn.Module) -> None:
+    # FLAMO memoises each module's freq_response by (id(param), param._version);
+    # set_nfft/set_dtype do not invalidate it, so a response computed before would
+    # be served at the new nfft or dtype. An in-place multiply by one bumps the
+    # version and keeps every bit (including the sign of zeros).
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, dsp.DSP):
+                module.param.mul_(1)
+
+
+def set_mapping_dtype(model: nn.Module, dtype) -> None:
+    # FLAMO's set_dtype does not reach the ScatteringMapping of Scattering/VelvetNoise
+    # matrices, which casts to its own dtype attribute.
+    for module in model.modules():
+        mapping = getattr(module, "map_filter", None)
+        if mapping is not None and hasattr(mapping, "dtype"):
+            mapping.dtype = dtype
+
+
+@contextlib.contextmanager
+def analysis_view(model: nn.Module, *, dtype=torch.float64, nfft: int | None = None, alias_decay_db: float = 0.0):
+    """Temporarily run ``model`` in ``dtype`` with the given nfft and alias decay.
+
+    Parameters survive exactly (float32 -> float64 -> float32 is lossless) and
+    the original settings are restored even if the body raises.
+    """
+    before = model_settings(model)
+    try:
+        _reconfigure(model, dtype=dtype, nfft=nfft, alias_decay_db=alias_decay_db)
+        yield model
+    finally:
+        _reconfigure(model, dtype=before["dtype"], nfft=before["nfft"], alias_decay_db=before["alias_decay_db"])
+
+
+# ----------------------------------------------------------------------------
+# Helpers shared by the registry rows
+# ----------------------------------------------------------------------------
+
+
+def real_values(t: torch.Tensor, path: str, what: str) -> np.ndarray:
+    if torch.is_complex(t):
+        if torch.any(t.imag != 0):
+            raise UnsupportedModuleError(path, what, "has complex-valued effective parameters")
+        t = t.real
+    arr = t.detach().to(torch.float64).cpu().numpy()
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise InvalidParameterError(f"{path}: {what} has non-finite effective values (NaN/Inf) at index {tuple(np.argwhere(bad)[0])}")
+    return arr
+
+
+def raw_param(module: nn.Module, path: str) -> torch.Tensor:
+    p = module.param.detach()
+    if not torch.isfinite(p).all():
+        idx = tuple(torch.nonzero(~torch.isfinite(p))[0].tolist())
+        raise InvalidParameterError(f"{path}: {type(module).__name__}.param has a non-finite value (NaN/Inf) at index {idx}")
+    return p
+
+
+def _delays(samples: np.ndarray, isint: bool, path: str, what: str) -> np.ndarray:
+    if isint:
+        samples = np.round(samples)
+    if (samples < 0).any():
+        raise InvalidParameterError(f"{path}: {what} has a negative delay ({samples.min():.6g} samples)")
+    return samples
+
+
+@contextlib.contextmanager
+def _recorded_polynomials():
+    """Record the coefficient tensors FLAMO's filter classes evaluate.
+
+    Every filter class computes ``B = poly_freq_response(b, ...)`` then
+    ``A = poly_freq_response(a, ...)`` and ``stable_cascade_response(B, A, dim)``;
+    recording those calls gives the exact time-domain coefficients and which
+    axes hold taps and cascaded sections.
+    """
+    calls: list = []
+    orig_poly, orig_cascade = dsp.poly_freq_response, dsp.stable_cascade_response
+
+    def poly(coeffs, nfft, dim=0):
+        calls.append(("poly", coeffs.detach().clone(), dim))
+        return orig_poly(coeffs, nfft, dim)
+
+    def cascade(B, A, dim, out_dtype=None):
+        calls.append(("cascade", dim))
+        return orig_cascade(B, A, dim, out_dtype)
+
+    dsp.poly_freq_response, dsp.stable_cascade_response = poly, cascade
+    try:
+        yield calls
+    finally:
+        dsp.poly_freq_response, dsp.stable_cascade_response = orig_poly, orig_cascade
+
+
+def iir_sections(module: nn.Module, path: str) -> np.ndarray:
+    """Normalised SOS ``(K, 6, *io)`` from the module's own ``get_poly_coeff``."""
+    with _recorded_polynomials() as calls, torch.no_grad():
+        module.get_poly_coeff(module.map(module.param))
+    polys = [c for c in calls if c[0] == "poly"]
+    cascades = [c for c in calls if c[0] == "cascade"]
+    if len(polys) != 2 or len(cascades) != 1:
+        raise UnsupportedModuleError(path, type(module).__name__, "does not compute a single b/a cascade adac can read")
+    (_, b, tap_dim), (_, a, tap_dim_a), (_, section_dim) = polys[0], polys[1], cascades[0]
+    if tap_dim != tap_dim_a or b.shape != a.shape or b.shape[tap_dim] != 3:
+        raise UnsupportedModuleError(path, type(module).__name__, "has filter sections that are not second order")
+    b = torch.movedim(b, (tap_dim, section_dim), (0, 1))
+    a = torch.movedim(a, (tap_dim, section_dim), (0, 1))
+    b, a = real_values(b, path, "filter numerator"), real_values(a, path, "filter denominator")
+    a0 = a[0]
+    if np.any(a0 == 0):
+        raise InvalidParameterError(f"{path}: {type(module).__name__} has a section with a0 = 0")
+    sections = np.concatenate([b / a0, a / a0], axis=0)  # (6, K, *io)
+    return np.moveaxis(sections, 0, 1)
+
+
+# ----------------------------------------------------------------------------
+# The registry: one row per FLAMO class.
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModuleRow:
+    """How one FLAMO class becomes an IR node.
+
+    ``extract(module, path)`` returns the effective fields of the node (kind,
+    channel counts, values). ``ctor_size(module)`` recovers the ``size``
+    argument the constructor was given (modules store a larger param shape).
+    ``bakeable``: a custom ``map`` can be replaced by storing mapped values
+    and rebuilding with the identity map.
+    """
+
+    extract: Callable[[nn.Module, str], dict]
+    ctor_size: Callable[[nn.Module], tuple]
+    bakeable: bool = False
+
+
+def _io(m) -> dict:
+    return {"in": int(m.input_channels), "out": int(m.output_channels)}
+
+
+def _gain(m, path):
+    g = real_values(m.map(m.param), path, type(m).__name__)
+    return {"kind": "gain", "diagonal": False, "matrix": g.tolist(), **_io(m)}
+
+
+def _parallel_gain(m, path):
+    g = real_values(m.map(m.param), path, type(m).__name__)
+    return {"kind": "gain", "diagonal": True, "gains": g.tolist(), **_io(m)}
+
+
+def _matrix(m, path):
+    node = _gain(m, path)
+    node["structure"] = {"random": "dense"}.get(m.matrix_type, m.matrix_type)
+    return node
+
+
+def _householder(m, path):
+    u = real_values(m.map(m.param), path, "HouseholderMatrix")[:, 0]
+    return {"kind": "householder", "u": u.tolist(), **_io(m)}
+
+
+def _fir(m, path):
+    taps = real_values(m.map(m.param), path, type(m).__name__)
+    return {"kind": "fir", "diagonal": taps.ndim == 2, "taps": taps.tolist(), **_io(m)}
+
+
+def _scattering(m, path):
+    taps = real_values(m.map_filter(m.map(m.param)), path, type(m).__name__)
+    return {"kind": "fir", "diagonal": False, "taps": taps.tolist(), **_io(m)}
+
+
+def _sos(m, path):
+    sections = iir_sections(m, path)
+    return {"kind": "sos", "diagonal": sections.ndim == 3, "sections": sections.tolist(), **_io(m)}
+
+
+def _delay(m, path):
+    samples = _delays(real_values(m.get_delays()(m.param), path, type(m).__name__), m.isint, path, type(m).__name__)
+    integer = bool(np.all(samples == np.round(samples)))
+    return {"kind": "delay", "diagonal": samples.ndim == 1, "integer": integer, "samples": samples.tolist(), **_io(m)}
+
+
+def _gain_delay(m, path):
+    samples = _delays(real_values(m.get_delays()(m.param), path, type(m).__name__), m.isint, path, type(m).__name__)
+    gains = real_values(m.get_gains()(m.param), path, type(m).__name__)
+    integer = bool(np.all(samples == np.round(samples)))
+    return {"kind": "gain_delay", "diagonal": samples.ndim == 1, "integer": integer,
+            "gains": gains.tolist(), "samples": samples.tolist(), **_io(m)}
+
+
+def _last(n):
+    return lambda m: tuple(int(s) for s in m.size[-n:])
+
+
+def _all(m):
+    return tuple(int(s) for s in m.size)
+
+
+MODULES: dict[str, ModuleRow] = {
+    "Gain": ModuleRow(_gain, _last(2), bakeable=True),
+    "parallelGain": ModuleRow(_parallel_gain, _last(1), bakeable=True),
+    "Matrix": ModuleRow(_matrix, _last(2)),
+    "HouseholderMatrix": ModuleRow(_householder, lambda m: (int(m.size[0]), int(m.size[0]))),
+    "Filter": ModuleRow(_fir, _all, bakeable=True),
+    "parallelFilter": ModuleRow(_fir, _all, bakeable=True),
+    "ScatteringMatrix": ModuleRow(_scattering, _all),
+    "VelvetNoiseMatrix": ModuleRow(_scattering, _all),
+    "Delay": ModuleRow(_delay, _last(2), bakeable=True),
+    "parallelDelay": ModuleRow(_delay, _last(1), bakeable=True),
+    "GainDelay": ModuleRow(_gain_delay, _last(2)),
+    "parallelGainDelay": ModuleRow(_gain_delay, _last(1)),
+}
+# Every filter class computes its b/a sections the same way (see iir_sections): one row each,
+# MIMO (size (N_out, N_in)) and parallel (size (N,)).
+_FILTER_CLASSES = ("Biquad", "SOSFilter", "SVF", "GEQ", "PEQ", "AccurateGEQ")
+MODULES.update({name: ModuleRow(_sos, _last(2)) for name in _FILTER_CLASSES})
+MODULES.update({f"parallel{name}": ModuleRow(_sos, _last(1)) for name in _FILTER_CLASSES})

@@ -1,0 +1,190 @@
+"""Hot reload: hear a model while it trains.
+
+    live = adac.HotReload(48000, name="MyReverb", controls={"rt60": True}, path="build/live/model.dsp")
+    for step in range(steps):
+        ...optimiser step...
+        live.update(model)          # re-emits; publishes only when the code changed
+
+The running host (``hosts/hotreload``: a JUCE plugin and a command-line host, built by
+``build_host``) watches the file. When only coefficients changed (the usual training step) it
+writes the new constants into the running DSP without compiling (the host's constant-lifting
+fast path, ~5 ms publish-to-audio); otherwise it compiles the new code with libfaust off the
+audio thread and crossfades to it. Every slider keeps its value by FAUST address. See
+docs/hotreload.md.
+
+Publishing writes a temp file in the same folder and renames it over the target, so a reader
+sees the old file or the new one, never half of either. Two publishers on one path: each publish
+is a whole file and the last rename wins; an advisory lock (``fcntl.flock`` on ``<path>.lock``)
+serialises the write-and-rename, and a publisher that cannot take it at once skips (returns
+False, counts it in ``skipped``, and publishes that code at its next chance) instead of waiting.
+
+The training loop never waits for the host. What ``update`` does cost is the emitter
+(``adac.flamo_to_faust``: hundreds of ms for a small FDN today); ``background=True`` moves it to
+a worker thread: ``update`` then only snapshots the model's parameters (``state_dict``, cheap;
+the first call also deep-copies the model once) and the worker emits and publishes the newest
+snapshot, dropping older ones it had no time for.
+"""
+from __future__ import annotations
+
+import copy
+import fcntl
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..backends.faust import json_to_faust
+from ..common.errors import AdacError
+from ..frontend.flamo import flamo_to_json
+from .host import build_host
+
+__all__ = ["HotReload", "build_host"]
+
+
+class HotReload:
+    """Publisher of a training model's FAUST code to a watched file.
+
+    Args:
+        fs: sample rate of the generated code.
+        name, controls: passed to ``adac.flamo_to_faust``.
+        path: the published ``.dsp`` (default ``build/live/<name>.dsp`` under the working folder).
+        every_n_steps: publish at most every n-th ``update`` call.
+        min_interval_s: and at most once per this many seconds (``force`` skips both).
+        emit: ``emit(model) -> str``; default the FLAMO frontend then the FAUST backend (``adac.flamo_to_faust``).
+        background: emit and publish on a worker thread (see the module doc); ``flush()`` waits for it.
+    """
+
+    def __init__(self, fs: int, name: str = "adac_live", controls: dict | None = None, path=None,
+                 every_n_steps: int = 1, min_interval_s: float = 0.05, emit: Callable | None = None,
+                 background: bool = False):
+        if every_n_steps < 1 or min_interval_s < 0:
+            raise AdacError("HotReload: every_n_steps must be >= 1 and min_interval_s >= 0")
+        self.fs, self.name, self.controls = fs, name, controls
+        self.path = Path(path) if path else Path("build") / "live" / f"{name}.dsp"
+        self.every_n_steps, self.min_interval_s = every_n_steps, min_interval_s
+        self._emit = emit
+        self.steps = 0       # update() calls
+        self.published = 0   # files written
+        self.skipped = 0     # publishes skipped because another publisher held the lock
+        self.errors: list[str] = []  # background mode: emitter exceptions (the worker keeps going)
+        self._last_time = float("-inf")
+        self._last_digest: str | None = None
+        self._lock = threading.Lock()  # publish() from the worker and the caller
+        self.background = background
+        self._shadow = None
+        self._pending = None
+        self._busy = False
+        self._wake = threading.Condition()
+        self._worker: threading.Thread | None = None
+
+    def emit(self, model) -> str:
+        if self._emit is not None:
+            return self._emit(model)
+        return json_to_faust(flamo_to_json(model, self.fs, name=self.name), self.controls)
+
+    def update(self, model, force: bool = False) -> bool:
+        """Re-emit ``model``; publish if the code changed and the throttle allows.
+
+        Returns True if a file was written (background mode: if a snapshot was queued for the worker).
+        """
+        self.steps += 1
+        if not force:
+            if (self.steps - 1) % self.every_n_steps:
+                return False
+            if time.monotonic() - self._last_time < self.min_interval_s:
+                return False
+        if self.background:
+            return self._queue(model)
+        self._last_time = time.monotonic()
+        return self.publish(self.emit(model))
+
+    def publish(self, code: str) -> bool:
+        """Write ``code`` atomically unless it is what was last published. Never waits for another publisher."""
+        digest = hashlib.sha256(code.encode()).hexdigest()
+        with self._lock:
+            if digest == self._last_digest:
+                return False
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock_path = self.path.with_name(self.path.name + ".lock")
+            with open(lock_path, "a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    self.skipped += 1
+                    return False  # another publisher is writing: never block the training loop
+                try:
+                    _replace(self.path, code)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+            self._last_digest = digest
+            self._last_time = time.monotonic()
+            self.published += 1
+            return True
+
+    # --- background mode ---------------------------------------------------------------------
+
+    def _queue(self, model) -> bool:
+        if hasattr(model, "state_dict") and hasattr(model, "load_state_dict"):
+            if self._shadow is None:
+                self._shadow = copy.deepcopy(model)  # once; later steps copy only the parameters
+            snapshot = ("state", {k: v.detach().clone() for k, v in model.state_dict().items()})
+        else:
+            snapshot = ("object", model)
+        self._last_time = time.monotonic()
+        with self._wake:
+            self._pending = snapshot  # newest wins: an older snapshot not yet emitted is dropped
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="adac-hotreload-publisher", daemon=True)
+                self._worker.start()
+            self._wake.notify()
+        return True
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while self._pending is None:
+                    self._wake.wait()
+                kind, payload = self._pending
+                self._pending = None
+                self._busy = True
+            try:
+                if kind == "state":
+                    self._shadow.load_state_dict(payload)
+                    payload = self._shadow
+                self.publish(self.emit(payload))
+            except Exception as error:  # noqa: BLE001 - reported, the training goes on
+                self.errors.append(f"{type(error).__name__}: {error}")
+            finally:
+                with self._wake:
+                    self._busy = False
+                    self._wake.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Background mode: wait until the newest snapshot is published. Returns False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._wake:
+            while self._pending is not None or self._busy:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._wake.wait(remaining)
+        return True
+
+
+def _replace(path: Path, text: str) -> None:
+    """Temp file in the same folder, then rename over ``path``: readers see the old or the new file, whole.
+
+    No fsync (unlike ``adac.fileio``): a live file needs atomicity, not durability across a power cut,
+    and an fsync can stall the training loop for tens of milliseconds on a busy disk.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
