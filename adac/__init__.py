@@ -12,17 +12,30 @@ Public API::
 The stages are subpackages (see docs/architecture.md): ``adac.frontend.flamo``, ``adac.ir``,
 ``adac.analysis``, ``adac.backends.faust``, ``adac.backends.juce``, ``adac.certificate``,
 ``adac.equivalence``, ``adac.build``, ``adac.hotreload``, ``adac.report``. Parts that import torch and
-FLAMO load on first use, so ``import adac`` stays light.
+FLAMO, numpy or a compiler load on first use, so ``import adac`` (and the SCons tool, which imports
+``adac.build``) stays light.
 """
 from __future__ import annotations
 
-from .backends.faust import json_to_faust
-from .certificate import certify
 from .common.errors import AdacError
 from .common.version import __version__
 
 __all__ = ["flamo_to_json", "json_to_faust", "json_to_flamo", "flamo_to_faust", "verify",
            "certify", "HotReload", "export_juce", "AdacError", "__version__"]
+
+
+def json_to_faust(ir: dict, controls: dict | None = None, **options) -> str:
+    """IR document -> FAUST source. See :func:`adac.backends.faust.json_to_faust`."""
+    from .backends.faust import json_to_faust as backend
+
+    return backend(ir, controls, **options)
+
+
+def certify(ir: dict, controls: dict | None = None, **options) -> dict:
+    """Stability certificate of an IR. See :func:`adac.certificate.certify`."""
+    from .certificate import certify as certificate
+
+    return certificate(ir, controls, **options)
 
 
 def flamo_to_json(model, fs: int, name: str = "adac_model") -> dict:
@@ -52,7 +65,6 @@ def verify(model_or_ir, fs: int | None = None, n_samples: int = 8192, **options)
 
 
 def __getattr__(name):
-    # parts that import torch and FLAMO, or build C++, load on first use
     if name == "HotReload":
         from .hotreload import HotReload
 

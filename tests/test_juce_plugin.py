@@ -376,3 +376,24 @@ def test_a_dsp_change_recompiles_only_the_dsp_translation_unit(built_plugin):
     finally:
         export_juce(TEST_DSP, project, **IDENTITY)
         assert build_plugin(project, tree) == bundles
+
+
+def test_the_build_shows_condensed_progress(tmp_path):
+    """A long build prints one progress line per tenth of its [n/m] steps to a log (not minutes of silence,
+    nor every compiler line), and a failure carries the tool's last lines."""
+    import io
+
+    from adac.common.errors import ToolchainError
+    from adac.common.toolchain import run_with_progress
+
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\nfor i in $(seq 1 200); do echo \"[$i/200] Building CXX object juce_$i.cpp.o\"; "
+                    "echo 'a warning line'; done\n[ \"$1\" = fail ] && echo 'error: boom' && exit 3\nexit 0\n")
+    tool.chmod(0o755)
+    log = io.StringIO()
+    run_with_progress([str(tool)], "JUCE build of X", stream=log)
+    lines = log.getvalue().splitlines()
+    assert 2 <= len(lines) <= 11 and lines[-1] == "JUCE build of X: [200/200]", lines
+    assert all(line.startswith("JUCE build of X: [") for line in lines)
+    with pytest.raises(ToolchainError, match=r"(?s)exit 3.*error: boom"):
+        run_with_progress([str(tool), "fail"], "JUCE build of X", stream=io.StringIO())

@@ -3,12 +3,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from adac.common.errors import AdacError, SchemaError
+from adac.build.scons.adac import factory_sources
 from adac.build.manifest import load_manifest
 from adac.frontend.flamo import load_model
 
@@ -114,7 +116,7 @@ def test_defaults_and_resolved_paths(plugin):
     m = load_manifest(plugin / "plugin.yaml")
     assert m.strict is True and m.allow_pickle is False and m.release is False
     assert m.formats == ("VST3", "LV2", "Standalone") and m.controls == {} and m.output is None
-    assert m.factory_file == (plugin / "model.py").resolve()
+    assert factory_sources(str(plugin), m.factory) == [str((plugin / "model.py").resolve())]
     assert m.output_dir("build").name == "Tiny"
 
 
@@ -122,7 +124,7 @@ def test_module_factory(plugin):
     """``module:function`` imports from the manifest's folder; its file is what the IR depends on."""
     path = edit(plugin, "model.py:build_model", "model:build_model")
     m = load_manifest(path)
-    assert m.factory_file == (plugin / "model.py").resolve()
+    assert factory_sources(str(plugin), m.factory) == [str((plugin / "model.py").resolve())]
     assert load_model(m) is not None
 
 
@@ -246,3 +248,108 @@ def test_cli_check_and_aliases(plugin, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "adac", "build-ir", str(plugin / "plugin.yaml"), "build/x.json"],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "line 6: /identity/version" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- hostile YAML: aliases, trailing newlines, depth, huge numbers ----------------------------------
+
+
+def test_yaml_alias_bomb_is_refused_within_a_second(plugin):
+    """Nested aliases expand to 10^7 nodes (40 s and 2.2 GB before): anchors and aliases are refused."""
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i, name in enumerate("bcdefg"):
+        prev = "abcdefg"[i]
+        levels.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]")
+    path = plugin / "plugin.yaml"
+    path.write_text("\n".join(levels) + "\n" + path.read_text())
+    start = time.monotonic()
+    with pytest.raises(SchemaError, match=r"plugin\.yaml: line 1: /a: YAML anchors and aliases \(&a\) are not allowed"):
+        load_manifest(path)
+    assert time.monotonic() - start < 1.0
+
+
+@pytest.mark.parametrize("old,new,field,line", [
+    ("fs: 48000", "fs: 48000\ncontrols:\n  rt60: &r {min: 0.5, max: 2}\n  pre_delay: *r", "/controls/rt60", 12),
+    ("fs: 48000", "fs: 48000\nformats: [VST3, *f]", "/formats/1", 11),
+    ("identity:", "identity: &id", "/identity", 2),
+    ("fs: 48000", "fs: 48000\ncontrols:\n  <<: *m", "/controls/<<", 12),
+])
+def test_yaml_anchors_aliases_and_merge_keys_are_refused(plugin, old, new, field, line):
+    path = edit(plugin, old, new)
+    with pytest.raises(SchemaError, match=rf"plugin\.yaml: line {line}: {field}: YAML anchors and aliases"):
+        load_manifest(path)
+
+
+@pytest.mark.parametrize("old,new,field,line", [
+    ("name: Tiny", 'name: "Evil\\n"', "/name", 1),
+    ("name: Tiny", "name: |\n  Evil", "/name", 1),  # a block scalar ends in a newline
+    ("name: Tiny", 'name: Tiny\ndisplay_name: "Evil\\n"', "/display_name", 2),
+    ("  manufacturer: adac tests", '  manufacturer: "adac\\n"', "/identity/manufacturer", 3),
+    ("manufacturer_code: Atst", 'manufacturer_code: "Atst\\n"', "/identity/manufacturer_code", 4),
+    ("plugin_code: Tiny", 'plugin_code: "Tiny\\n"', "/identity/plugin_code", 5),
+    ("version: 1.0.0", 'version: "1.0.0\\n"', "/identity/version", 6),
+    ("version: 1.0.0", 'version: 1.0.0\n  bundle_id: "com.x.y\\n"', "/identity/bundle_id", 7),
+    ("  factory: model.py:build_model", '  factory: "model.py:build_model\\n"', "/model/factory", 8),
+    ("fs: 48000", 'fs: 48000\nfaust_options: ["-double\\n"]', "/faust_options/0", 11),
+    ("fs: 48000", 'fs: 48000\noutput: "tiny\\n"', "/output", 11),
+])
+def test_a_trailing_newline_matches_no_pattern(plugin, old, new, field, line):
+    """``$`` matches before a final newline under Python's re.search: every pattern is anchored at the true end."""
+    path = edit(plugin, old, new)
+    with pytest.raises(SchemaError) as info:
+        load_manifest(path)
+    assert str(info.value).startswith(f"{path}: line {line}: {field}: "), info.value
+    assert "does not match" in str(info.value)
+
+
+def test_no_schema_pattern_ends_in_a_bare_dollar():
+    """Every ``pattern`` of every schema (applied with re.search) refuses a string with a final newline."""
+    import json as _json
+
+    def patterns(value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "pattern" and isinstance(item, str):
+                    yield item
+                else:
+                    yield from patterns(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from patterns(item)
+
+    found = 0
+    for schema in sorted((ROOT / "schemas").glob("*.json")):
+        for pattern in patterns(_json.loads(schema.read_text())):
+            found += 1
+            assert pattern.startswith("^") and (pattern.endswith("$(?!\\n)") or pattern.endswith("\\Z")), (schema, pattern)
+            assert re.search(pattern, "\n") is None or re.search(pattern, "") is not None
+    assert found >= 13
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("fs: " + "1" * 5000, r"line 10: /fs: a number of 5000 digits is too large"),
+    ("extra: " + "[" * 100000 + "]" * 100000, r"line 11: /extra/0/0/.*: nested more than 32 levels deep"),
+    ("extra: " + "{a: " * 200 + "1" + "}" * 200, r"line 11: /extra/a/a/.*: nested more than 32 levels deep"),
+], ids=["5000-digit-int", "100000-deep-list", "200-deep-mapping"])
+def test_huge_or_deep_yaml_values_are_one_line_errors(plugin, extra, message):
+    path = plugin / "plugin.yaml"
+    text = path.read_text()
+    if extra.startswith("fs:"):
+        text = text.replace("fs: 48000", extra)
+    else:
+        text += extra + "\n"
+    path.write_text(text)
+    with pytest.raises(SchemaError, match=message):
+        load_manifest(path)
+
+
+@pytest.mark.parametrize("content", [b"name: \xff\xfe Tiny\n", None], ids=["not-utf8", "directory"])
+def test_unreadable_manifests_are_one_line_errors(plugin, tmp_path, content):
+    if content is None:
+        path = tmp_path / "folder.yaml"
+        path.mkdir()
+    else:
+        path = plugin / "plugin.yaml"
+        path.write_bytes(content)
+    proc = subprocess.run([sys.executable, "-m", "adac", "check", str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"adac: error: {path}: cannot read the manifest") and proc.stderr.count("\n") == 1

@@ -91,9 +91,9 @@ def test_incremental_rebuilds(build):
     assert after["Tiny.json"] == built["Tiny.json"] and after["Tiny.dsp"] != built["Tiny.dsp"]
     assert "dry_wet" in (build.out / "Tiny.dsp").read_text()
 
-    # a DSP-only option: the .dsp alone
+    # the fractional-delay order: the .dsp and the certificate (which bounds the delays as realised), not the IR
     build.manifest("fs: 48000", "fs: 48000\nfractional_order: 7")
-    assert build.steps_run("plugins/Tiny") == ["dsp"]
+    assert build.steps_run("plugins/Tiny") == ["dsp", "cert"]
 
     # strictness: the certificate alone
     build.manifest("fs: 48000", "fs: 48000\nstrict: false")
@@ -197,7 +197,7 @@ def test_juce_project_lists_every_file_it_writes(build):
     assert build.steps_run("plugins/Tiny/juce", steps=None) == ["ir", "dsp", "cert", "juce"]
     project = build.out / "juce"
     written = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
-    tool = ast.parse((ROOT / "site_scons" / "site_tools" / "adac.py").read_text())
+    tool = ast.parse((ROOT / "adac" / "build" / "scons" / "adac.py").read_text())
     declared = next(ast.literal_eval(node.value) for node in tool.body
                     if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "JUCE_PROJECT_FILES")
     assert written == set(declared)
@@ -263,3 +263,169 @@ def test_plugin_install_and_a_control_change(tmp_path):
 
     assert scons("install", f"PREFIX={tmp_path}") == ["install"]
     assert (tmp_path / ".vst3" / "Tiny.vst3" / "Contents" / "x86_64-linux" / "Tiny.so").is_file()
+
+
+# ---------------------------------------------------------------------- the factory's imports (Scanner)
+
+def test_a_module_the_factory_imports_is_a_dependency_of_the_ir(build):
+    """`from consts import X` beside model.py, and what consts imports in turn: editing either rebuilds the IR."""
+    folder = build.plugins / "Tiny"
+    model = folder / "model.py"
+    text = model.read_text()
+    assert "DELAYS = [97, 131, 163, 197]" in text and 'matrix_type="orthogonal"' in text
+    model.write_text(text.replace("DELAYS = [97, 131, 163, 197]", "from consts import DELAYS, MATRIX")
+                     .replace('matrix_type="orthogonal"', "matrix_type=MATRIX"))
+    (folder / "consts.py").write_text("from tuning import MATRIX\n\nDELAYS = [97, 131, 163, 197]\n")
+    (folder / "tuning.py").write_text('MATRIX = "orthogonal"\n')
+    assert build.steps_run("plugins/Tiny") == ["ir", "dsp", "cert"]
+    assert build.steps_run("plugins/Tiny") == []
+    ir = (build.out / "Tiny.json").read_bytes()
+
+    # the imported module: the IR runs again (here its content does not change: the checkpoint sets the delays)
+    (folder / "consts.py").write_text("from tuning import MATRIX\n\nDELAYS = [97, 131, 163, 197]  # tuned\n")
+    assert build.steps_run("plugins/Tiny") == ["ir"]
+    # the module that module imports: a new feedback matrix, the IR and what follows rebuild
+    (folder / "tuning.py").write_text('MATRIX = "hadamard"\n')
+    assert build.steps_run("plugins/Tiny") == ["ir", "dsp", "cert"]
+    assert (build.out / "Tiny.json").read_bytes() != ir
+    assert build.steps_run("plugins/Tiny") == []
+    explain = build.scons("-n", "--debug=explain", "plugins/Tiny").stdout
+    assert "because" not in explain, explain
+
+
+def test_factory_sources_follow_imports_inside_the_plugin_folder(tmp_path):
+    """The scanner's import closure: packages, submodules, relative imports, function-level imports; not
+    installed modules nor names that are no file of the folder."""
+    from adac.build.scons.adac import factory_sources
+
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "nspace").mkdir()
+    files = {
+        "model.py": "import numpy\nimport json\nfrom pkg import helper\n\ndef f(fs):\n    import late\n    from nspace.part import x\n",
+        "pkg/__init__.py": "",
+        "pkg/helper.py": "from .sub import deep\nfrom . import sibling\nfrom .. import nothing\n",
+        "pkg/sibling.py": "",
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/deep.py": "X = 1\n",
+        "late.py": "",
+        "nspace/part.py": "x = 1\n",
+        "unused.py": "",
+        "broken.py": "def (:\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    expected = sorted(str(tmp_path / n) for n in files if n not in ("unused.py", "broken.py"))
+    assert factory_sources(str(tmp_path), "model.py:f") == expected
+    # module:function: the module's package too
+    assert factory_sources(str(tmp_path), "pkg.helper:f") == sorted(
+        str(tmp_path / n) for n in ("pkg/__init__.py", "pkg/helper.py", "pkg/sibling.py", "pkg/sub/__init__.py",
+                                    "pkg/sub/deep.py"))
+    assert factory_sources(str(tmp_path), "json:loads") == []  # an installed module: not tracked
+    (tmp_path / "model.py").write_text("import broken\n")  # a file that does not parse is still a dependency
+    assert factory_sources(str(tmp_path), "model.py:f") == [str(tmp_path / "broken.py"), str(tmp_path / "model.py")]
+
+
+# ------------------------------------------------------------------------------ paths are not shell code
+
+def test_plugin_folders_with_shell_characters(tmp_path):
+    """A plugin folder named b`touch pwned` or Bob's is a name: the steps build, and nothing is executed."""
+    plugins = tmp_path / "plugins"
+    for folder, name in (("b`touch pwned`", "Tiny"), ("Bob's", "Bobs"), ('x"$(touch pwned)"; touch pwned', "Quoted")):
+        shutil.copytree(DATA / "Tiny", plugins / folder)
+        manifest = plugins / folder / "plugin.yaml"
+        manifest.write_text(manifest.read_text().replace("name: Tiny", f"name: {name}"))
+    root = ROOT / "build" / "tests" / f"scons-{uuid.uuid4().hex[:10]}"
+    cmd = ["scons", "-Q", f"PLUGINS={plugins}", f"BUILD_ROOT={root.relative_to(ROOT)}", STEPS]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        pwned = [p for p in (ROOT / "pwned", tmp_path / "pwned", Path.home() / "pwned") if p.exists()]
+        pwned += list(tmp_path.rglob("pwned")) + (list(root.rglob("pwned")) if root.exists() else [])
+        for path in pwned:
+            path.unlink()
+        assert not pwned, f"a folder name ran as a command: {pwned}"
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert sorted(re.findall(r"^adac (\w+)", proc.stdout, flags=re.M)) == sorted(["ir", "dsp", "cert"] * 3)
+        for name in ("Tiny", "Bobs", "Quoted"):
+            for suffix in (".json", ".dsp", ".cert.json"):
+                assert (root / name / f"{name}{suffix}").is_file()
+        again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        assert again.returncode == 0 and not re.findall(r"^adac (\w+)", again.stdout, flags=re.M), again.stdout
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------ programs, messages, the tool
+
+def _script(path, text):
+    path.write_text("#!/bin/sh\n" + text)
+    path.chmod(0o755)
+    return path
+
+
+def test_the_faust_version_is_in_the_signature_of_the_juce_step(build, tmp_path):
+    assert build.steps_run("plugins/Tiny/juce", steps=None) == ["ir", "dsp", "cert", "juce"]
+    assert build.steps_run("plugins/Tiny/juce", steps=None) == []
+    faust = _script(tmp_path / "faust", 'if [ "$1" = --version ]; then echo "FAUST Version 99.0.0"; exit 0; fi\n'
+                                         f'exec {shutil.which("faust")} "$@"\n')
+    assert build.steps_run("plugins/Tiny/juce", f"ADAC_FAUST={faust}", steps=None) == ["juce"]
+    assert build.steps_run("plugins/Tiny/juce", f"ADAC_FAUST={faust}", steps=None) == []
+
+
+def test_program_variables_reach_the_steps(build, tmp_path):
+    """ADAC_FAUST, ADAC_CXX, ADAC_CMAKE, ADAC_NINJA, ADAC_STRIP are passed to the steps (as the environment
+    variables adac reads)."""
+    record = tmp_path / "env.txt"
+    python = _script(tmp_path / "python", f'env > "{record}"\nexec {shutil.which("python3")} "$@"\n')
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    ninja, strip = _script(tools / "ninja", "exit 0\n"), _script(tools / "strip", "exit 0\n")
+    settings = {"ADAC_FAUST": shutil.which("faust"), "ADAC_CXX": "/opt/cxx/bin/c++", "ADAC_CMAKE": "/opt/cmake/bin/cmake",
+                "ADAC_NINJA": str(ninja), "ADAC_STRIP": str(strip)}
+    assert build.steps_run("plugins/Tiny/ir", f"ADAC_PYTHON={python}",
+                           *(f"{k}={v}" for k, v in settings.items())) == ["ir"]
+    seen = dict(line.split("=", 1) for line in record.read_text().splitlines() if "=" in line)
+    assert seen["ADAC_FAUST"] == settings["ADAC_FAUST"] and seen["CXX"] == "/opt/cxx/bin/c++"
+    assert seen["ADAC_CMAKE"] == "/opt/cmake/bin/cmake" and seen["ADAC_NINJA"] == str(ninja)
+    assert seen["ADAC_STRIP"] == str(strip)
+
+
+def test_every_action_has_its_short_message(build):
+    out = build.scons("-n", "hotreload", "install", "mode=release", steps=None).stdout
+    assert re.search(r"^adac hotreload \S*adac-hotreload-render$", out, flags=re.M), out
+    for line in out.splitlines():
+        assert line.startswith(("adac ", "scons: ")), line  # no command line printed raw
+
+
+def test_a_project_uses_the_installed_tool(tmp_path):
+    """Another project: `toolpath=[adac.build.scons_toolpath()]`, then the adac package is still importable."""
+    import adac.build
+
+    folder = Path(adac.build.scons_toolpath())
+    assert (folder / "adac.py").is_file()
+    tool_imports = {n.names[0].name.split(".")[0] if isinstance(n, ast.Import) else (n.module or "").split(".")[0]
+                    for n in ast.walk(ast.parse((folder / "adac.py").read_text()))
+                    if isinstance(n, (ast.Import, ast.ImportFrom))}
+    assert tool_imports <= set(sys.stdlib_module_names) | {"SCons"}, tool_imports
+    shutil.copytree(DATA / "Tiny", tmp_path / "Tiny")
+    (tmp_path / "SConstruct").write_text(
+        "import os\nimport adac.build\n"
+        "env = Environment(ENV=os.environ, tools=['default', 'adac'], toolpath=[adac.build.scons_toolpath()])\n"
+        "import adac.build.manifest\n"  # the package, not the tool SCons registered as 'adac'
+        "plan = env.AdacPlan(['Tiny/plugin.yaml'])\n"
+        "env.AdacPluginTargets('Tiny/plugin.yaml', plan['manifests']['Tiny/plugin.yaml'], steps=('ir',))\n")
+    proc = subprocess.run(["scons", "-Q"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "build" / "Tiny" / "Tiny.json").is_file()
+
+
+def test_cache_dir_serves_another_build_tree(build, tmp_path):
+    """`scons CACHE=dir`: a fresh build tree (another clone, or after `rm -r build`) fetches the IR, .dsp and
+    certificate from the cache instead of running the steps."""
+    cache = tmp_path / "cache"
+    assert build.steps_run(f"CACHE={cache}") == ["ir", "dsp", "cert"]
+    built = {n: (build.out / n).read_bytes() for n in ("Tiny.json", "Tiny.dsp", "Tiny.cert.json")}
+    shutil.rmtree(build.root)
+    proc = build.scons(f"CACHE={cache}")
+    assert not re.findall(r"^adac (\w+)", proc.stdout, flags=re.M), proc.stdout
+    assert proc.stdout.count("from cache") == 3, proc.stdout
+    assert {n: (build.out / n).read_bytes() for n in built} == built

@@ -30,6 +30,8 @@ address                unit    default                                    range 
   computed from the slider once per block and then smoothed (a per-sample
   ``pow`` per line would cost more than the whole FDN); a smoothed gain is a
   running average of values at most ``gamma_max^d``, so the bound still holds.
+  A lossless prototype (:func:`lossless_loops`) has no trained decay: T0 is infinite,
+  ``gamma = 10^(-3/(SR T))``, and ``default`` must be given (range default/4 .. 2 default).
 * ``dry_wet``: equal-power mix by default (dry ``sqrt(1-m)``, wet ``sqrt(m)``:
   ``dry^2 + wet^2 = 1`` and exact zeros at both ends, which cos/sin in float32
   would not give), ``law: linear`` for ``(1-m, m)``. The dry signal is the input,
@@ -51,8 +53,9 @@ from functools import lru_cache
 import numpy as np
 
 from ..common.errors import AdacError
-from ..ir.document import iter_nodes
+from ..ir.document import MAX_DELAY_SAMPLES, iter_nodes
 from ..ir.fractional import DEFAULT_ORDER
+from .response import Realisation, response
 from .rt60 import ir_decay_time
 
 NAMES = ("rt60", "dry_wet", "pre_delay")
@@ -84,9 +87,34 @@ def trained_t60(ir: dict, fractional_order: int = DEFAULT_ORDER) -> float:
         raise AdacError(f"controls.rt60: no trained reverberation time to scale: {exc}") from None
 
 
-def rt60_gamma(t60: float, trained: float, fs: float) -> float:
-    """Per-sample loop factor that turns a trained decay ``trained`` into ``t60`` (seconds) at rate ``fs``."""
-    return 10 ** (-3 / fs * (1 / t60 - 1 / trained))
+def rt60_gamma(t60: float, trained: float | None, fs: float) -> float:
+    """Per-sample loop factor that turns a trained decay ``trained`` into ``t60`` (seconds) at rate ``fs``;
+    ``trained`` None (or infinity): a lossless model, ``gamma = 10^(-3/(fs T))``."""
+    inverse_trained = 0.0 if trained is None or math.isinf(trained) else 1 / trained
+    return 10 ** (-3 / fs * (1 / t60 - inverse_trained))
+
+
+LOSSLESS_TOLERANCE = 1e-5  # |singular value - 1| of a lossless loop's open-loop response (float32 constants)
+LOSSLESS_GRID = 257
+
+
+def lossless_loops(ir: dict, fractional_order: int = DEFAULT_ORDER) -> list[str]:
+    """Paths of the loops that keep their energy: every singular value of the open-loop response
+    ``G(w) F(w)`` is 1 (within :data:`LOSSLESS_TOLERANCE`) at every frequency of a uniform grid (an
+    orthogonal matrix and pure delays: a lossless prototype). Such a model has no finite reverberation time."""
+    w = np.linspace(0.0, math.pi, LOSSLESS_GRID)
+    real = Realisation(dtype=np.float64, fractional_order=fractional_order)
+    found = []
+    for node, _ in iter_nodes(ir["graph"]):
+        if node["kind"] != "recursion":
+            continue
+        loop = response(node["feedback"], w, real, True) @ response(node["feedforward"], w, real, True)
+        if not np.isfinite(loop).all():
+            continue
+        sigma = np.linalg.svd(loop, compute_uv=False)
+        if np.abs(sigma - 1).max() <= LOSSLESS_TOLERANCE:
+            found.append(node.get("path") or node["id"])
+    return found
 
 
 def normalise_controls(controls: dict | None, ir: dict, fractional_order: int = DEFAULT_ORDER) -> dict:
@@ -129,6 +157,11 @@ def normalise_controls(controls: dict | None, ir: dict, fractional_order: int = 
         raise AdacError("controls.rt60.min: a reverberation time must be positive")
     if "pre_delay" in out and out["pre_delay"]["min"] < 0:
         raise AdacError("controls.pre_delay.min: a delay cannot be negative")
+    if "pre_delay" in out and out["pre_delay"]["max"] / 1000 * MAX_SAMPLE_RATE > MAX_DELAY_SAMPLES:
+        raise AdacError(f"controls.pre_delay.max: {out['pre_delay']['max']} ms needs a buffer of "
+                        f"{out['pre_delay']['max'] / 1000 * MAX_SAMPLE_RATE:.6g} samples at {MAX_SAMPLE_RATE} Hz, above the "
+                        f"limit of {MAX_DELAY_SAMPLES} samples for one delay "
+                        f"({MAX_DELAY_SAMPLES / MAX_SAMPLE_RATE * 1000:.6g} ms)")
     if "dry_wet" in out:
         c = out["dry_wet"]
         if c["min"] < 0:
@@ -144,6 +177,9 @@ def _defaults(name: str, spec: dict, ir: dict, fractional_order: int) -> dict:
     if name == "rt60":
         if loop_count(ir) == 0:
             raise AdacError(f"controls.rt60: the model of {ir.get('name')!r} has no feedback loop to scale")
+        lossless = lossless_loops(ir, fractional_order)
+        if lossless:
+            return _lossless_rt60(spec, ir, lossless)
         t0 = round(trained_t60(ir, fractional_order), 3)  # the trained model's T30, on the slider's 1 ms grid
         if t0 <= 0:
             raise AdacError(f"controls.rt60: the trained reverberation time {t0} s rounds to zero")
@@ -158,6 +194,24 @@ def _defaults(name: str, spec: dict, ir: dict, fractional_order: int) -> dict:
         return {"default": spec.get("default", 1.0), "min": spec.get("min", 0.0), "max": spec.get("max", 1.0),
                 "law": spec.get("law", "equal_power")}
     return {"default": spec.get("default", 0.0), "min": spec.get("min", 0.0), "max": spec.get("max", 100.0)}
+
+
+def _lossless_rt60(spec: dict, ir: dict, lossless: list[str]) -> dict:
+    """rt60 on a lossless prototype: T0 is infinite, gamma = 10^(-3/(SR T)); the default must be given."""
+    if spec.get("default") is None:
+        raise AdacError(f"controls.rt60.default: the model of {ir.get('name')!r} is lossless (loop "
+                        f"{', '.join(lossless)} keeps its energy: no trained reverberation time to start from); "
+                        "give the reverberation time the knob starts at, e.g. controls: {rt60: {default: 1.5}} "
+                        "(range default/4 .. 2 default unless min/max are set)")
+    default = spec["default"]
+    if not default > 0:
+        raise AdacError(f"controls.rt60.default: a reverberation time must be positive, got {default}")
+    c = {"trained": None, "lossless": True, "default": default, "min": spec.get("min", round(default / 4, 3)),
+         "max": spec.get("max", round(default * 2, 3))}
+    if not c["min"] > 0:
+        raise AdacError("controls.rt60.min: a reverberation time must be positive")
+    c["gamma_max"] = float(np.float32(rt60_gamma(c["max"], None, ir["fs"])))
+    return c
 
 
 def loop_gamma_range(normalised: dict, ir: dict) -> tuple[float, dict | None]:

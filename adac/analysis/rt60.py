@@ -58,7 +58,7 @@ def ir_decay_time(ir: dict, fit: tuple[float, float] = T30, max_seconds: float =
     sim = Simulation(ir, fractional_order)
     chunk, window = fs, max(1, fs // 10)
     parts = []
-    energy_total = 0.0
+    energy_total, loudest = 0.0, 0.0  # loudest: the most energetic 100 ms window of the blocks before
     while True:
         block = sim.next(chunk)
         parts.append(block)
@@ -66,10 +66,19 @@ def ir_decay_time(ir: dict, fit: tuple[float, float] = T30, max_seconds: float =
         energy_total += float(energy.sum())
         tail = float(energy[-window:].sum())
         seconds = len(parts) * chunk / fs
+        if not np.isfinite(energy_total):
+            raise AdacError(f"rt60: the model of {ir.get('name')!r} grows without bound within {seconds:g} s "
+                            "(an unstable loop has no reverberation time)")
         if energy_total > 0 and tail <= energy_total * 10 ** (tail_db / 10):
             return decay_time(np.concatenate(parts), fs, fit)
         if energy_total == 0:
             raise AdacError(f"rt60: the model of {ir.get('name')!r} has a zero impulse response")
+        windows = energy[: chunk // window * window].reshape(-1, window).sum(axis=1)
+        if len(parts) > 1 and tail >= loudest:  # growing: stop now, not after 60 s
+            raise AdacError(f"rt60: the model of {ir.get('name')!r} does not decay: its last 100 ms after "
+                            f"{seconds:g} s carry as much energy as its loudest 100 ms before "
+                            "(a lossless or growing loop has no finite reverberation time)")
+        loudest = max(float(windows.max()), loudest)
         if seconds >= max_seconds:
             raise AdacError(f"rt60: the model of {ir.get('name')!r} does not decay {-tail_db:.0f} dB within "
                             f"{max_seconds:g} s (a lossless or unstable loop has no finite reverberation time)")

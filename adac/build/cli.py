@@ -11,9 +11,18 @@
     adac check MANIFEST...                                            validate manifests
     adac plan MANIFEST...                                             the SCons build plan (JSON)
 
+Beside the build steps (no --build-root):
+
+    adac new DIR [--name N] [--factory file.py:fn [--checkpoint ck.pt]] [--force]   start a project
+    adac doctor [--json]                                              the toolchain, and what is missing
+    adac verify MANIFEST|IR.json [--samples N] [--tolerance T]        compiled DSP against FLAMO, per path
+    adac render MANIFEST|IR.json|X.dsp --in dry.wav --out wet.wav [--set /adac/rt60=1.2 ...]
+    adac plot MANIFEST|IR.json --out plot.png                         impulse response, decay, rt60 sweep
+
 (``ir``, ``dsp`` and ``cert`` are accepted for ``build-ir``, ``emit`` and ``certify``.)
-Every output must lie inside the build root. User mistakes print one line naming the file
-and the field, and exit 2 — no traceback.
+Every output of a build step must lie inside the build root. User mistakes print one line naming
+the file and the field, and exit 2 — no traceback. ``verify`` exits 1 when a path is out of tolerance,
+``doctor`` when a tool is missing.
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ import time
 from pathlib import Path
 
 from ..common.errors import AdacError, exit_code_for_user_errors
-from ..common.fileio import write_json_atomic
+from ..common.fileio import read_json, write_json_atomic
 from .manifest import build_plan, load_manifest
 
 COMMANDS = {
@@ -41,6 +50,10 @@ COMMANDS = {
     "plan": ([], "validate manifests and print the SCons build plan as JSON", []),
 }
 CANONICAL = {alias: name for name, (aliases, _, _) in COMMANDS.items() for alias in aliases}
+# commands beside the build steps (scaffold.py, doctor.py and the functions at the end of this file)
+TOOLS = ("new", "doctor", "verify", "render", "plot")
+FLOAT32_TOLERANCE = 1e-6  # max abs error / peak, FAUST's default float build (README: "equivalent")
+DOUBLE_TOLERANCE = 1e-9   # the same for -double
 
 
 def _inside(path: Path, root: Path, what: str) -> Path:
@@ -51,7 +64,8 @@ def _inside(path: Path, root: Path, what: str) -> Path:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="adac", description="adac build steps (the SCons builders run these)")
+    p = argparse.ArgumentParser(prog="adac", description="adac: FLAMO models to FAUST DSP, certificates and plugins. "
+                                "The build steps (the SCons builders run these), then new, doctor, verify, render, plot.")
     p.add_argument("--build-root", type=Path, default=Path("build"),
                    help="every output must lie inside this folder (default: ./build)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -70,16 +84,67 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("artefacts", type=Path, nargs="+")
         if name in ("check", "plan"):
             s.add_argument("manifests", type=Path, nargs="+")
+    _tool_parsers(sub)
     return p
+
+
+def _tool_parsers(sub) -> None:
+    s = sub.add_parser("new", help="start a project: SConstruct, plugins/<Name>/ (manifest, factory, checkpoint), "
+                                   "train.py, README")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--name", help="plugin name (default: from DIR)")
+    s.add_argument("--factory", help="start from your model factory: file.py:function (copied into the project)")
+    s.add_argument("--checkpoint", type=Path, help="its checkpoint (copied; default: the factory's initial state)")
+    s.add_argument("--fs", type=int, default=48000, help="sample rate (default 48000)")
+    s.add_argument("--manufacturer", default="My Company", help="company name shown in hosts")
+    s.add_argument("--force", action="store_true",
+                   help="add the missing files to a non-empty DIR (existing files are never overwritten)")
+
+    s = sub.add_parser("doctor", help="find faust, libfaust, JUCE, cmake, ninja, a C++ compiler; say how to "
+                                      "install what is missing")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    s = sub.add_parser("verify", help="render the compiled DSP and compare it with FLAMO, per input/output path")
+    s.add_argument("input", type=Path, help="plugin.yaml (factory + checkpoint) or an IR .json")
+    s.add_argument("--samples", type=int, default=8192, help="impulse response length compared (default 8192)")
+    s.add_argument("--tolerance", type=float, default=FLOAT32_TOLERANCE,
+                   help=f"max abs error / peak for the float32 build (default {FLOAT32_TOLERANCE:g})")
+    s.add_argument("--double-tolerance", type=float, default=DOUBLE_TOLERANCE,
+                   help=f"the same for the -double build (default {DOUBLE_TOLERANCE:g})")
+    s.add_argument("--precision", choices=("float32", "double", "both"), default="both")
+    s.add_argument("--nfft", type=int, help="FLAMO's FFT size for the reference (default: grown until the "
+                                            "response has decayed within it, up to 2^24)")
+
+    s = sub.add_parser("render", help="process a sound file with the compiled DSP")
+    s.add_argument("input", type=Path, help="plugin.yaml (with its controls), an IR .json, or a FAUST .dsp")
+    s.add_argument("--in", dest="wav_in", type=Path, required=True, help="dry sound file (any format soundfile reads)")
+    s.add_argument("--out", dest="wav_out", type=Path, required=True, help="wet sound file to write")
+    s.add_argument("--set", dest="settings", action="append", default=[], metavar="/ADDRESS=VALUE",
+                   help="set a control by its FAUST address, e.g. --set /adac/rt60=1.2 (repeatable); the "
+                        "macro-controls hold that value from the first sample")
+    s.add_argument("--controls", default="",
+                   help="for an IR .json: macro-controls to add, e.g. rt60,dry_wet,pre_delay (a manifest has its own)")
+    s.add_argument("--tail", type=float, default=2.0, help="seconds of silence appended for the tail (default 2)")
+    s.add_argument("--double", action="store_true", help="render with FAUST -double")
+    s.add_argument("--subtype", default="FLOAT", help="soundfile subtype of the output (default FLOAT)")
+
+    s = sub.add_parser("plot", help="impulse response, energy decay (compiled vs FLAMO) and rt60 sweep, as PNG")
+    s.add_argument("input", type=Path, help="an IR .json or a plugin.yaml")
+    s.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    s.add_argument("--seconds", type=float, help="length of the impulse response panel")
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     args.command = CANONICAL.get(args.command, args.command)
-    return exit_code_for_user_errors(lambda: run(args))
+    status = {}
+    code = exit_code_for_user_errors(lambda: status.setdefault("code", run(args)))
+    return code or status.get("code") or 0
 
 
-def run(args) -> None:
+def run(args) -> int | None:
+    if args.command in TOOLS:
+        return TOOL_COMMANDS[args.command](args)
     if args.command == "check":
         for path in args.manifests:
             m = load_manifest(path)
@@ -120,10 +185,10 @@ def run(args) -> None:
 def _install(listing_path: Path, record: Path, prefix) -> None:
     from ..backends.juce import install_bundles
 
-    try:
-        listing = json.loads(Path(listing_path).read_text())["bundles"]
-    except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise AdacError(f"{listing_path}: not a bundle listing ({exc})") from None
+    listing = read_json(listing_path, "bundle listing")
+    if not isinstance(listing, dict) or not isinstance(listing.get("bundles"), dict):
+        raise AdacError(f"{listing_path}: not a bundle listing (no 'bundles' mapping)")
+    listing = listing["bundles"]
     try:
         installed = install_bundles(listing, prefix)
     except OSError as exc:
@@ -132,6 +197,176 @@ def _install(listing_path: Path, record: Path, prefix) -> None:
                                "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     for fmt, path in installed.items():
         print(f"installed {fmt}: {path}")
+
+
+# ------------------------------------------------------------------------ new, doctor, verify, render, plot
+
+def _new(args) -> int:
+    from .scaffold import new_project
+
+    print(new_project(args.dir, name=args.name, factory=args.factory, checkpoint=args.checkpoint,
+                      force=args.force, fs=args.fs, manufacturer=args.manufacturer).summary())
+    return 0
+
+
+def _doctor(args) -> int:
+    from . import doctor
+
+    return doctor.main(as_json=args.json)
+
+
+def _source(path: Path):
+    """(ir, manifest or None) of a plugin.yaml (the factory's model with its checkpoint) or an IR .json."""
+    path = Path(path)
+    if path.suffix in (".yaml", ".yml"):
+        from ..frontend.flamo import flamo_to_json, load_model
+
+        manifest = load_manifest(path)
+        return flamo_to_json(load_model(manifest), manifest.fs, name=manifest.display_name), manifest
+    if path.suffix == ".json":
+        from ..ir import load_ir
+
+        return load_ir(path), None
+    raise AdacError(f"{path}: expected a plugin.yaml or an IR .json")
+
+
+def _fractional(manifest) -> dict:
+    """The manifest's code-generation options, as the build's .dsp step passes them to the FAUST backend."""
+    options = {}
+    if manifest is not None and manifest.fractional_order:
+        options["fractional_order"] = manifest.fractional_order
+    if manifest is not None and getattr(manifest, "delay_limits", None):
+        options["delay_limits"] = manifest.delay_limits
+    return options
+
+
+def _verify(args) -> int:
+    from ..equivalence import verify
+
+    ir, manifest = _source(args.input)
+    precisions = ("float32", "double") if args.precision == "both" else (args.precision,)
+    tolerances = {"float32": args.tolerance, "double": args.double_tolerance}
+    nfft = args.nfft or 1 << max(12, (4 * args.samples - 1).bit_length())
+    while True:
+        try:
+            report = verify(ir, n_samples=args.samples, precisions=precisions, nfft=nfft, **_fractional(manifest))
+            break
+        except AdacError as exc:  # a long reverb: FLAMO's circular response needs a longer FFT
+            if args.nfft or "has not decayed" not in str(exc) or nfft >= 1 << 24:
+                raise
+            nfft *= 4
+    print(f"{args.input}: {ir.get('name', '')} at {report.fs} Hz, {report.n_samples} samples against FLAMO "
+          f"(float64, nfft {report.nfft}); error = max |compiled - FLAMO| / peak {report[precisions[0]].peak:.4g}")
+    print(f"{'precision':<10} {'out':>3} {'in':>3} {'max abs error':>14} {'error / peak':>13} {'tolerance':>10}  result")
+    failed = 0
+    for precision in precisions:
+        for path in report[precision].paths():
+            ok = path["relative_error"] <= tolerances[precision]
+            failed += not ok
+            print(f"{precision:<10} {path['out']:>3} {path['in']:>3} {path['max_abs_error']:>14.3e} "
+                  f"{path['relative_error']:>13.3e} {tolerances[precision]:>10.1e}  {'ok' if ok else 'FAIL'}")
+    print("all paths within tolerance" if not failed else f"{failed} path(s) out of tolerance")
+    return 1 if failed else 0
+
+
+def _parse_settings(settings: list[str]) -> dict[str, float]:
+    params = {}
+    for item in settings:
+        address, sep, value = item.partition("=")
+        try:
+            if not sep or not address.startswith("/"):
+                raise ValueError
+            params[address] = float(value)
+        except ValueError:
+            raise AdacError(f"--set {item!r}: expected /address=number, e.g. /adac/rt60=1.2") from None
+    return params
+
+
+MACRO_CONTROLS = ("rt60", "dry_wet", "pre_delay")
+
+
+def _controls_at(controls: dict, params: dict[str, float]) -> tuple[dict, dict[str, float]]:
+    """Macro-controls set on the command line become the compiled defaults: the whole file is rendered at
+    that value (a slider set on running code would ramp there from its default through the smoother).
+    Returns the controls and the settings left for the renderer (other FAUST addresses)."""
+    controls, rest = dict(controls), {}
+    for address, value in params.items():
+        name = address[len("/adac/"):] if address.startswith("/adac/") else None
+        if name not in MACRO_CONTROLS:
+            rest[address] = value
+            continue
+        control = controls.get(name)
+        if control is None or control is False or (isinstance(control, dict) and control.get("enabled") is False):
+            raise AdacError(f"--set {address}: the model has no {name} control (enable it in the manifest's "
+                            f"controls, or --controls {name} for an IR)")
+        controls[name] = {**(control if isinstance(control, dict) else {}), "default": value}
+    return controls, rest
+
+
+def _render(args) -> int:
+    import numpy as np
+    import soundfile
+
+    from ..backends.faust import json_to_faust
+    from ..backends.faust.render import render_signal
+
+    params = _parse_settings(args.settings)
+    if args.input.suffix == ".dsp":
+        code, fs = args.input.read_text(encoding="utf-8"), None
+    else:
+        ir, manifest = _source(args.input)
+        if manifest is not None:
+            controls = manifest.controls or {}
+        else:
+            controls = {c.strip(): True for c in args.controls.split(",") if c.strip()}
+        controls, params = _controls_at(controls, params)
+        code, fs = json_to_faust(ir, controls or None, **_fractional(manifest)), ir["fs"]
+    try:
+        dry, rate = soundfile.read(str(args.wav_in), dtype="float64", always_2d=True)
+    except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
+        raise AdacError(f"--in {args.wav_in}: cannot read the sound file ({exc})") from None
+    if fs is not None and rate != fs:
+        raise AdacError(f"--in {args.wav_in}: sample rate {rate} Hz, the model is compiled for {fs} Hz (resample it)")
+    from ..backends.faust.render import render_impulse_responses
+
+    n_in = render_impulse_responses(code, rate, 1).shape[2]  # the DSP's input count (builds the cached renderer)
+    if dry.shape[1] != n_in:
+        if dry.shape[1] == 1:
+            dry = np.repeat(dry, n_in, axis=1)  # a mono file feeds every input
+        else:
+            raise AdacError(f"--in {args.wav_in}: {dry.shape[1]} channels, the DSP has {n_in} inputs")
+    dry = np.concatenate([dry, np.zeros((int(round(args.tail * rate)), dry.shape[1]))])
+    wet = render_signal(code, rate, dry, double=args.double, params=params)
+    args.wav_out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.wav_out.with_name(f".{args.wav_out.name}.tmp{args.wav_out.suffix}")
+    try:
+        soundfile.write(str(tmp), wet, rate, subtype=args.subtype)
+    except (ValueError, RuntimeError, soundfile.LibsndfileError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise AdacError(f"--out {args.wav_out}: cannot write ({exc})") from None
+    tmp.replace(args.wav_out)
+    peak = float(np.abs(wet).max()) if wet.size else 0.0
+    print(f"wrote {args.wav_out}: {wet.shape[0]} samples x {wet.shape[1]} channels at {rate} Hz, peak {peak:.3g}"
+          + (" (above 1: clips in fixed-point formats)" if peak > 1 else ""))
+    return 0
+
+
+def _plot(args) -> int:
+    import tempfile
+
+    from ..ir import save_ir
+    from ..report.plots import plot
+
+    if args.input.suffix in (".yaml", ".yml"):
+        ir, _ = _source(args.input)
+        with tempfile.TemporaryDirectory(prefix="adac-plot-") as tmp:
+            print(plot(save_ir(ir, Path(tmp) / "model.json"), args.out, args.seconds))
+    else:
+        print(plot(args.input, args.out, args.seconds))
+    return 0
+
+
+TOOL_COMMANDS = {"new": _new, "doctor": _doctor, "verify": _verify, "render": _render, "plot": _plot}
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ class Manifest:
     fractional_order: int | None = None
     output: str | None = None
     release: bool = False
+    delay_limits: dict | None = None  # {max_samples, max_memory}: raises adac.ir.document's delay bounds
 
     @property
     def folder(self) -> Path:
@@ -60,14 +61,67 @@ class Manifest:
     def version(self) -> str:
         return self.identity["version"]
 
-    @property
-    def factory_file(self) -> Path | None:
-        """The source file of the model factory (a dependency of the IR), if it lies in the plugin's folder."""
-        return factory_file(self.folder, self.factory)
-
     def output_dir(self, build_root: str | os.PathLike, *, release: bool = False) -> Path:
         """This plugin's artefact folder: ``<build_root>/<output or name>`` (release: ``...-<version>``)."""
         return output_dir(self.path, self.output or self.name, build_root, version=self.version if release else None)
+
+
+# ------------------------------------------------------------------------------------- YAML bounds
+
+MAX_YAML_DEPTH = 32      # nested mappings/sequences: a manifest needs 4
+MAX_NUMBER_DIGITS = 309  # 10**309 is beyond every float (and far from Python's 4300-digit int limit)
+
+
+def _check_events(text: str, source: str) -> None:
+    """Refuse, from PyYAML's event stream (before anything is built), what makes loading slow or deep.
+
+    Anchors and aliases (``&a``, ``*a``, merge keys): a few lines of nested aliases expand to millions of
+    nodes (a "billion laughs" document) and a manifest has no use for them. Nesting beyond
+    :data:`MAX_YAML_DEPTH` (PyYAML's composer recurses per level) and integers of more than
+    :data:`MAX_NUMBER_DIGITS` digits. Syntax errors are left to ``yaml.safe_load``, which names them.
+    """
+    frames: list[list] = []  # per open collection: [is_mapping, key or index, expecting a key]
+
+    def where(line: int) -> str:
+        return f"{source}: line {line}: {pointer(tuple(f[1] for f in frames)) or '/'}"
+
+    def done_value() -> None:  # a value ended: its mapping expects a key next, its sequence the next item
+        if frames:
+            if frames[-1][0]:
+                frames[-1][2] = True
+            else:
+                frames[-1][1] += 1
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                frames.pop()
+                done_value()
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue
+            line = event.start_mark.line + 1
+            is_key = bool(frames) and frames[-1][0] and frames[-1][2]
+            if is_key:
+                frames[-1][1] = str(event.value) if isinstance(event, yaml.ScalarEvent) else "?"
+                frames[-1][2] = False
+            if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+                mark = "*" if isinstance(event, yaml.AliasEvent) else "&"
+                raise SchemaError(f"{where(line)}: YAML anchors and aliases ({mark}{event.anchor}) are not allowed "
+                                  f"in a manifest: write the value out")
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if len(frames) >= MAX_YAML_DEPTH:
+                    raise SchemaError(f"{where(line)}: nested more than {MAX_YAML_DEPTH} levels deep")
+                frames.append([isinstance(event, yaml.MappingStartEvent), 0, True])
+                continue
+            if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_NUMBER_DIGITS:
+                digits = event.value.lstrip("+-").replace("_", "")
+                if digits.isdigit() and (event.implicit[0] or (event.tag or "").endswith(":int")):
+                    raise SchemaError(f"{where(line)}: a number of {len(digits)} digits is too large")
+            if not is_key:
+                done_value()
+    except yaml.YAMLError:
+        return
 
 
 # ------------------------------------------------------------------------------------- line numbers
@@ -168,18 +222,6 @@ def output_dir(source, folder: str, build_root, *, version: str | None = None) -
     return out
 
 
-def factory_file(folder: Path, factory: str) -> Path | None:
-    """The file a ``file.py:function`` or ``module:function`` factory is read from, when it is in ``folder``."""
-    target = factory.rpartition(":")[0]
-    if target.endswith(".py"):
-        return (folder / target).resolve()
-    base = folder.joinpath(*target.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate.resolve()
-    return None  # an installed module: not tracked
-
-
 def load_manifest(path: str | os.PathLike) -> Manifest:
     """Read and validate ``plugin.yaml``; raises :class:`SchemaError` naming file, line and field."""
     path = Path(path)
@@ -190,12 +232,15 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         raise SchemaError(f"{source}: no such manifest") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SchemaError(f"{source}: cannot read the manifest ({exc})") from None
+    _check_events(text, source)
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         raise SchemaError(f"{source}: {where}not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # a value PyYAML cannot build (e.g. a date out of range)
+        raise SchemaError(f"{source}: not a valid manifest ({type(exc).__name__}: {str(exc)[:120]})") from None
     lines = _line_map(text, source)
     if not isinstance(document, dict):
         raise SchemaError(f"{source}: /: the manifest must be a mapping of fields (name, identity, model, fs, ...)")
@@ -225,6 +270,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         fractional_order=document.get("fractional_order"),
         output=document.get("output"),
         release=bool(document.get("release", False)),
+        delay_limits=dict(document["delay_limits"]) if document.get("delay_limits") else None,
     )
 
 
@@ -235,8 +281,9 @@ def step_parameters(m: Manifest) -> dict[str, dict]:
     so a change rebuilds that step and what follows it, nothing before it."""
     return {
         "ir": {"fs": m.fs, "factory": m.factory, "allow_pickle": m.allow_pickle, "name": m.display_name},
-        "dsp": {"controls": m.controls, "fractional_order": m.fractional_order},
-        "cert": {"controls": m.controls, "strict": m.strict},
+        "dsp": {"controls": m.controls, "fractional_order": m.fractional_order, "delay_limits": m.delay_limits},
+        "cert": {"controls": m.controls, "strict": m.strict, "fractional_order": m.fractional_order,
+                 "delay_limits": m.delay_limits},
         "juce": {"name": m.name, "display_name": m.display_name, "identity": m.identity,
                  "formats": list(m.formats), "faust_options": list(m.faust_options)},
         "plugin": {"name": m.name, "version": m.version, "formats": list(m.formats)},
@@ -264,11 +311,10 @@ def build_plan(paths) -> dict:
     plans = {}
     for path in paths:
         m = load_manifest(path)
-        factory = m.factory_file
         plans[str(path)] = {
             "name": m.name, "version": m.version, "output": m.output or m.name, "release": m.release,
             "formats": list(m.formats), "checkpoint": str(m.checkpoint),
-            "factory_file": str(factory) if factory else None, "params": step_parameters(m),
+            "params": step_parameters(m),
         }
     tools = {name: _distribution(name) for name in ("flamo", "torch")}
     return {"manifests": plans, "tools": tools}

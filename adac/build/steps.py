@@ -15,7 +15,7 @@ from ..backends.faust import json_to_faust
 from ..backends.juce import build_plugin, copy_bundles, export_juce
 from ..certificate import certify, gate
 from ..common.errors import StabilityError
-from ..common.fileio import write_json_atomic, write_text_atomic
+from ..common.fileio import read_text, write_json_atomic, write_text_atomic
 from ..frontend.flamo import flamo_to_json, load_model
 from ..ir import load_ir, save_ir
 from ..ir.fractional import DEFAULT_ORDER
@@ -33,9 +33,15 @@ def _fractional_order(manifest: Manifest) -> int:
     return manifest.fractional_order or DEFAULT_ORDER
 
 
+def _delay_limits(manifest: Manifest) -> dict | None:
+    """The manifest's ``delay_limits`` override (None: adac's default bounds)."""
+    return getattr(manifest, "delay_limits", None) or None
+
+
 def dsp_step(manifest: Manifest, ir_path: Path, out: Path) -> Path:
     """IR + the manifest's controls -> FAUST ``.dsp``."""
-    code = json_to_faust(load_ir(ir_path), manifest.controls or None, fractional_order=_fractional_order(manifest))
+    code = json_to_faust(load_ir(ir_path), manifest.controls or None, fractional_order=_fractional_order(manifest),
+                         delay_limits=_delay_limits(manifest))
     return write_text_atomic(out, code)
 
 
@@ -50,7 +56,8 @@ def cert_step(manifest: Manifest, ir_path: Path, out: Path) -> Path:
     """IR -> stability certificate. Strict manifests refuse a model it does not certify: then the
     certificate is written to ``<Name>.cert.refused.json`` for reading, and the target is not written."""
     out = Path(out)
-    certificate = certify(load_ir(ir_path), manifest.controls or None, fractional_order=_fractional_order(manifest))
+    certificate = certify(load_ir(ir_path), manifest.controls or None, fractional_order=_fractional_order(manifest),
+                          delay_limits=_delay_limits(manifest))
     refused = refused_path(out)
     try:
         gate(certificate, strict=manifest.strict)
@@ -65,7 +72,7 @@ def cert_step(manifest: Manifest, ir_path: Path, out: Path) -> Path:
 def juce_step(manifest: Manifest, dsp_path: Path, out: Path) -> Path:
     """``.dsp`` -> JUCE CMake project folder (files whose content did not change keep their mtime)."""
     identity = manifest.identity
-    return export_juce(Path(dsp_path).read_text(), out, name=manifest.name, display_name=manifest.display_name,
+    return export_juce(read_text(dsp_path, "FAUST file"), out, name=manifest.name, display_name=manifest.display_name,
                        manufacturer=identity["manufacturer"], manufacturer_code=identity["manufacturer_code"],
                        plugin_code=identity["plugin_code"], version=identity["version"], formats=manifest.formats,
                        bundle_id=identity.get("bundle_id"), faust_flags=manifest.faust_options)

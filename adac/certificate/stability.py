@@ -41,7 +41,8 @@ from ..common.schema import check_schema
 from ..common.version import __version__
 from ..ir import diagonal_kinds, iter_nodes, validate_ir
 from ..ir.fractional import DEFAULT_ORDER
-from ..ir.passes import fold_gains
+from ..ir.document import check_delay_limits
+from ..ir.passes import check_loops_realisable, fold_gains
 from ..ir.sections import emitted_section
 from .bounds import bound
 
@@ -61,6 +62,19 @@ def _section_poles(node: dict, real: Realisation):
         for c in range(flat.shape[2]):
             _b0, _b1, _b2, _a0, a1, a2 = emitted_section(flat[k, :, c], real.dtype)
             yield k, c, np.roots([1.0, a1, a2]) if (a1 or a2) else np.array([0.0])
+
+
+def _unstable_sections(graph: dict, real: Realisation) -> list[dict]:
+    """Every filter section of ``graph`` (nested ones too) with a pole on or outside the unit circle."""
+    unstable = []
+    for node, _ in iter_nodes(graph):
+        if node["kind"] == "sos":
+            for k, c, poles in _section_poles(node, real):
+                modulus = float(np.abs(poles).max())
+                if modulus >= 1:
+                    unstable.append({"path": node.get("path", ""), "section": int(k), "channel": str(c),
+                                     "pole_modulus": modulus})
+    return unstable
 
 
 def _grid(ir: dict, real: Realisation) -> np.ndarray:
@@ -164,6 +178,13 @@ def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> di
                 or abs(norms.max() - 1) > tolerance:
             lossless = False
     report = {"id": node["id"], "path": node.get("path", ""), "elements": elements}
+    unstable = _unstable_sections(node, real)
+    if unstable:  # the small-gain bound needs every element stable: a pole outside decides the loop
+        s = unstable[0]
+        report.update(verdict="unstable", max_bound=None, worst_frequency_hz=None, margin=None,
+                      reason=f"filter {s['path']} section {s['section']} (channel {s['channel']}) has a pole of "
+                             f"modulus {s['pole_modulus']:.9g}")
+        return report, 0
     if not np.isfinite(values).all():
         inner = next(e["path"] for e in elements if e["max_norm"] is None)
         report.update(verdict="indeterminate", max_bound=None, worst_frequency_hz=None, margin=None,
@@ -181,7 +202,7 @@ def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> di
 
 
 def certify(ir: dict, controls: dict | None = None, *, precision: str = "float32",
-            fractional_order: int = DEFAULT_ORDER) -> dict:
+            fractional_order: int = DEFAULT_ORDER, delay_limits: dict | None = None) -> dict:
     """Stability certificate of an IR (see the module docstring); validated by ``schemas/cert.schema.json``.
 
     With an rt60 control, every loop is certified at the slider's maximum, where
@@ -189,8 +210,13 @@ def certify(ir: dict, controls: dict | None = None, *, precision: str = "float32
     emitted code never exceeds): the certificate covers the whole slider range,
     at every sample rate. ``precision``: ``float32`` (FAUST's default build: every
     constant rounded to single precision first) or ``float64`` (``-double``).
+    A delay-free loop raises the AdacError ``json_to_faust`` raises (it cannot run sample by sample), and
+    so do delays beyond ``delay_limits`` (:func:`adac.ir.document.check_delay_limits`).
     """
-    validate_ir(ir, source=f"IR of {ir.get('name', '?')!r}" if isinstance(ir, dict) else "IR")
+    source = f"IR of {ir.get('name', '?')!r}" if isinstance(ir, dict) else "IR"
+    validate_ir(ir, source=source)
+    check_delay_limits(ir, delay_limits, source=source)  # before anything allocates a delay line
+    check_loops_realisable(ir["graph"])  # the emitted code refuses a delay-free loop: so does the certificate
     gamma, covered = 1.0, None
     if controls:
         normalised = normalise_controls(controls, ir, fractional_order)
@@ -199,13 +225,7 @@ def certify(ir: dict, controls: dict | None = None, *, precision: str = "float32
                        fractional_order=fractional_order, loop_gamma=gamma)
     ir = dict(ir, graph=fold_gains(ir["graph"]))  # the graph as emitted
     grid = _grid(ir, real)
-    unstable = []
-    for node, _ in iter_nodes(ir["graph"]):
-        if node["kind"] == "sos":
-            for k, c, poles in _section_poles(node, real):
-                modulus = float(np.abs(poles).max())
-                if modulus >= 1:
-                    unstable.append({"path": node.get("path", ""), "section": int(k), "channel": str(c), "pole_modulus": modulus})
+    unstable = _unstable_sections(ir["graph"], real)
     loops, refined = [], 0
     for node, _ in iter_nodes(ir["graph"]):
         if node["kind"] == "recursion":

@@ -4,9 +4,12 @@
 """
 from __future__ import annotations
 
+import collections
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from .errors import ToolchainError
@@ -44,3 +47,35 @@ def run(cmd: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
         err = proc.stderr.decode(errors="replace") if isinstance(proc.stderr, bytes) else proc.stderr
         raise ToolchainError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd[:3])} ...\n{err.strip()}")
     return proc
+
+
+_STEP = re.compile(r"^\[(\d+)/(\d+)\] ")  # Ninja's (and CMake's) "[n/m] Building CXX object ..." lines
+PROGRESS_STEPS = 10  # a log (not a terminal) gets a line every tenth of the build
+
+
+def run_with_progress(cmd: list[str], what: str, stream=None) -> None:
+    """Run a long build tool, condensing its ``[n/m]`` lines into one progress line on ``stream`` (stderr):
+    rewritten in place on a terminal, every tenth of the build in a log. A failure becomes a
+    ToolchainError carrying the tool's last lines of output (the compiler's error among them)."""
+    stream = stream or sys.stderr
+    terminal = stream.isatty()
+    tail: collections.deque[str] = collections.deque(maxlen=60)
+    shown = -1
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+        for line in proc.stdout:
+            tail.append(line.rstrip("\n"))
+            step = _STEP.match(line)
+            if not step:
+                continue
+            done, total = int(step.group(1)), int(step.group(2))
+            tenth = done * PROGRESS_STEPS // max(total, 1)
+            if terminal:
+                stream.write(f"\r{what}: [{done}/{total}]\x1b[K")
+            elif tenth != shown:
+                stream.write(f"{what}: [{done}/{total}]\n")
+                shown = tenth
+            stream.flush()
+    if terminal:
+        stream.write("\n")
+    if proc.returncode != 0:
+        raise ToolchainError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd[:3])} ...\n" + "\n".join(tail))

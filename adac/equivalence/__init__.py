@@ -54,7 +54,8 @@ class VerifyReport:
 
 
 def verify(model_or_ir, fs: int | None = None, n_samples: int = 8192, *, precisions=("float32", "double"),
-           nfft: int | None = None, controls=None, fractional_order: int | None = None, keep_signals: bool = False) -> VerifyReport:
+           nfft: int | None = None, controls=None, fractional_order: int | None = None, keep_signals: bool = False,
+           delay_limits: dict | None = None) -> VerifyReport:
     """Render the generated ``.dsp`` for real and compare it with FLAMO, sample by sample.
 
     Args:
@@ -62,7 +63,10 @@ def verify(model_or_ir, fs: int | None = None, n_samples: int = 8192, *, precisi
         fs: sample rate (required for a model; an IR carries its own).
         n_samples: length compared.
         precisions: FAUST renders to make: ``"float32"`` (default FAUST) and/or ``"double"`` (``-double``).
-        nfft: FLAMO's FFT size for the reference (default: next power of two >= 4 x n_samples).
+        nfft: FLAMO's FFT size for the reference (default: next power of two >= 4 x n_samples). The
+            reference is computed at this nfft whatever the model's own (every delay's frequency grid is
+            rebuilt in float64), and the model is left as it was (settings, maps and parameters).
+        delay_limits: raises the bounds on delay lengths and memory (see ``json_to_faust``).
 
     Returns:
         VerifyReport with per-path max abs errors for each precision (``report["double"].paths()``).
@@ -75,7 +79,7 @@ def verify(model_or_ir, fs: int | None = None, n_samples: int = 8192, *, precisi
         ir = flamo_to_json(model_or_ir, fs)
     fs = ir["fs"]
     kwargs = {} if fractional_order is None else {"fractional_order": fractional_order}
-    code = json_to_faust(ir, controls, **kwargs)
+    code = json_to_faust(ir, controls, delay_limits=delay_limits, **kwargs)
     with ThreadPoolExecutor(max_workers=len(precisions)) as pool:  # the C++ builds dominate: run them side by side
         builds = [pool.submit(build_renderer, code, double=(p == "double")) for p in precisions]
         reference, nfft = flamo_reference(model_or_ir, n_samples, nfft)

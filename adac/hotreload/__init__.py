@@ -38,6 +38,7 @@ from typing import Callable
 
 from ..backends.faust import json_to_faust
 from ..common.errors import AdacError
+from ..common.fileio import default_permissions, os_error
 from ..frontend.flamo import flamo_to_json
 from .host import build_host
 
@@ -64,6 +65,8 @@ class HotReload:
             raise AdacError("HotReload: every_n_steps must be >= 1 and min_interval_s >= 0")
         self.fs, self.name, self.controls = fs, name, controls
         self.path = Path(path) if path else Path("build") / "live" / f"{name}.dsp"
+        if self.path.is_dir():
+            raise AdacError(f"HotReload: {self.path} is a directory: give the path of the .dsp file to publish")
         self.every_n_steps, self.min_interval_s = every_n_steps, min_interval_s
         self._emit = emit
         self.steps = 0       # update() calls
@@ -107,18 +110,23 @@ class HotReload:
         with self._lock:
             if digest == self._last_digest:
                 return False
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock_path = self.path.with_name(self.path.name + ".lock")
-            with open(lock_path, "a") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    self.skipped += 1
-                    return False  # another publisher is writing: never block the training loop
-                try:
-                    _replace(self.path, code)
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+            try:
+                if self.path.is_dir():
+                    raise IsADirectoryError(21, "Is a directory", str(self.path))
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                lock_path = self.path.with_name(self.path.name + ".lock")
+                with open(lock_path, "a") as lock:
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        self.skipped += 1
+                        return False  # another publisher is writing: never block the training loop
+                    try:
+                        _replace(self.path, code)
+                    finally:
+                        fcntl.flock(lock, fcntl.LOCK_UN)
+            except OSError as exc:  # a directory in the way, a read-only or full disk: named, not a traceback
+                raise os_error(self.path, exc, "HotReload: cannot publish") from None
             self._last_digest = digest
             self._last_time = time.monotonic()
             self.published += 1
@@ -177,12 +185,14 @@ class HotReload:
 def _replace(path: Path, text: str) -> None:
     """Temp file in the same folder, then rename over ``path``: readers see the old or the new file, whole.
 
-    No fsync (unlike ``adac.fileio``): a live file needs atomicity, not durability across a power cut,
-    and an fsync can stall the training loop for tens of milliseconds on a busy disk.
+    No fsync (unlike ``adac.common.fileio``): a live file needs atomicity, not durability across a power
+    cut, and an fsync can stall the training loop for tens of milliseconds on a busy disk. The file gets
+    the permissions of a normal new file (0666 less the umask, 0644 usually), like every other artefact.
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            default_permissions(fd)  # mkstemp makes 0600
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:

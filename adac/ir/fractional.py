@@ -35,7 +35,8 @@ def lagrange(delay: float, order: int = DEFAULT_ORDER) -> tuple[int, np.ndarray]
     return base, taps
 
 
-def response(delay: float, order: int, omega: np.ndarray) -> np.ndarray:
+def lagrange_response(delay: float, order: int, omega: np.ndarray) -> np.ndarray:
+    """Frequency response of the interpolator :func:`lagrange` realises for ``delay``, at angular frequencies ``omega``."""
     base, taps = lagrange(delay, order)
     k = np.arange(len(taps)) + base
     return np.exp(-1j * np.outer(omega, k)) @ taps
@@ -47,6 +48,6 @@ def lagrange_band_errors(delay: float, order: int = DEFAULT_ORDER, bands=((0, 0.
     out = []
     for lo, hi in bands:
         omega = np.linspace(lo * np.pi, hi * np.pi, points)
-        err = np.abs(response(delay, order, omega) - np.exp(-1j * omega * delay))
+        err = np.abs(lagrange_response(delay, order, omega) - np.exp(-1j * omega * delay))
         out.append({"band": [lo, hi], "max_abs_error": float(err.max())})
     return out

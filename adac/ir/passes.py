@@ -6,6 +6,9 @@
   node id, how many samples were taken from it: the pass-private count stays out of the document.
 * :func:`is_delay_bank`: integer delay lines, one per channel, each at least one sample long (an FDN's
   feedforward path).
+* :func:`check_loops_realisable`: every loop has a delay of at least one sample on every channel of its
+  feedback or feedforward path (else it cannot run sample by sample); the backend and the certificate
+  give the same answer.
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import copy
 
 import numpy as np
 
+from ..common.errors import AdacError
+from .document import iter_nodes
 from .hadamard import hadamard_form
 from .kinds import KindTable
 
@@ -139,3 +144,18 @@ def take_unit_delay(node: dict) -> tuple[dict, dict[str, int]] | None:
     if the path has no such delay. The loop's own sample still belongs to the shortened elements (an rt60
     control decays it with them)."""
     return SHORTEN(node)
+
+
+def delay_free_error(node: dict) -> AdacError:
+    """The error for a loop that neither path can give one sample of delay to (one message everywhere)."""
+    return AdacError(f"{node.get('path') or '<root>'}: delay-free loop: neither the feedback nor the feedforward path "
+                     "has a delay of at least one sample on every channel, so the loop cannot run sample by sample")
+
+
+def check_loops_realisable(graph: dict) -> None:
+    """Raise :func:`delay_free_error` for the first loop (pre-order, nested ones too) that has no delay of at
+    least one sample on every channel of its feedback or its feedforward path."""
+    for node, _ in iter_nodes(graph):
+        if node["kind"] == "recursion" and take_unit_delay(node["feedback"]) is None \
+                and take_unit_delay(node["feedforward"]) is None:
+            raise delay_free_error(node)

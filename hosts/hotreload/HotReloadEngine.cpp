@@ -211,21 +211,27 @@ bool HotReloadEngine::compile(const std::string& code, std::string& error)
     return true;
 }
 
-void HotReloadEngine::writeStatus()
+// The status file says what `s` says; written (temp file + rename) BEFORE the engine's in-memory state
+// shows the same counts, so a reader who sees a count in status() (waitfail, wait) finds it in the file.
+static void writeStatusFile(const std::string& statusPath, const std::string& path, const EngineStatus& s)
 {
-    if (options.statusPath.empty()) return;
-    const EngineStatus s = status();
+    if (statusPath.empty()) return;
     std::ostringstream json;
     json << "{\"path\": " << jsonString(path) << ", \"backend\": " << jsonString(s.backend) << ", \"reloads\": " << s.reloads
          << ", \"compiles\": " << s.compiles << ", \"updates\": " << s.updates << ", \"failures\": " << s.failures
          << ", \"last_compile_ms\": " << s.last_compile_ms << ", \"lifted\": " << (s.lifted ? "true" : "false")
          << ", \"ok\": " << (s.last_error.empty() ? "true" : "false") << ", \"last_error\": " << jsonString(s.last_error) << "}\n";
-    const std::string tmp = options.statusPath + ".tmp";
+    const std::string tmp = statusPath + ".tmp";
     {
         std::ofstream out(tmp, std::ios::trunc);
         out << json.str();
     }
-    std::rename(tmp.c_str(), options.statusPath.c_str());
+    std::rename(tmp.c_str(), statusPath.c_str());
+}
+
+void HotReloadEngine::writeStatus()
+{
+    writeStatusFile(options.statusPath, path, status());
 }
 
 void HotReloadEngine::watch()
@@ -251,21 +257,33 @@ void HotReloadEngine::watch()
                 if (!code.empty() && code != runningCode) {
                     std::string error;
                     const bool updated = update(code);
-                    if (updated || compile(code, error)) {
+                    // the counters change here only (this thread): count in a copy, write the status file
+                    // from it, then publish the copy's counts, so the file is never behind status()
+                    EngineStatus next = status();
+                    const bool ok = updated || compile(code, error);
+                    if (ok) {
                         runningCode = code;
-                        std::lock_guard<std::mutex> lock(controlMutex);
-                        state.reloads++;
-                        (updated ? state.updates : state.compiles)++;
-                        state.last_error.clear();
+                        next.reloads++;
+                        (updated ? next.updates : next.compiles)++;
+                        next.last_error.clear();
                     } else {
-                        {
-                            std::lock_guard<std::mutex> lock(controlMutex);
-                            state.failures++;
-                            state.last_error = error;
-                        }
+                        next.failures++;
+                        next.last_error = error;
                         std::fprintf(stderr, "adac hot reload: %s: %s\n", path.c_str(), error.c_str());
                     }
-                    writeStatus();
+                    {
+                        std::lock_guard<std::mutex> lock(controlMutex);  // compile() set these: take them as they are now
+                        next.last_compile_ms = state.last_compile_ms;
+                        next.lifted = state.lifted;
+                        next.backend = state.backend;
+                    }
+                    writeStatusFile(options.statusPath, path, next);
+                    std::lock_guard<std::mutex> lock(controlMutex);
+                    state.reloads = next.reloads;
+                    state.updates = next.updates;
+                    state.compiles = next.compiles;
+                    state.failures = next.failures;
+                    state.last_error = next.last_error;
                 }
                 continue;  // look again at once: the newest content is what comes next, no backlog
             }

@@ -9,23 +9,30 @@ from ...common.errors import AdacError
 from ...common.version import __version__
 from ...ir import validate_ir
 from ...ir.fractional import DEFAULT_ORDER
-from ...ir.passes import fold_gains
+from ...ir.document import check_delay_limits
+from ...ir.passes import check_loops_realisable, fold_gains
 from .controls import prepare_controls
 from .emit import HELPERS, EmitContext, comment, emit_node, string_literal
 
 
-def json_to_faust(ir: dict, controls: dict | None = None, *, fractional_order: int = DEFAULT_ORDER) -> str:
+def json_to_faust(ir: dict, controls: dict | None = None, *, fractional_order: int = DEFAULT_ORDER,
+                  delay_limits: dict | None = None) -> str:
     """FAUST source for an IR.
 
     Args:
         ir: IR document (validated here).
         controls: macro-controls (rt60, dry_wet, pre_delay); see :mod:`adac.analysis.controls`.
         fractional_order: odd Lagrange order for fractional delays.
+        delay_limits: ``{"max_samples": .., "max_memory": ..}`` raises the bounds on one delay's length and on
+            the total delay memory (:func:`adac.ir.document.check_delay_limits`).
 
     Returns:
         str: a self-contained ``.dsp`` whose ``process`` has the IR's input and output channels.
     """
-    validate_ir(ir, source=f"IR of {ir.get('name', '?')!r}" if isinstance(ir, dict) else "IR")
+    source = f"IR of {ir.get('name', '?')!r}" if isinstance(ir, dict) else "IR"
+    validate_ir(ir, source=source)
+    check_delay_limits(ir, delay_limits, source=source)
+    check_loops_realisable(ir["graph"])
     if fractional_order < 1 or fractional_order % 2 == 0:
         raise AdacError(f"fractional_order must be a positive odd integer, got {fractional_order}")
     ctx = EmitContext(fractional_order=fractional_order)

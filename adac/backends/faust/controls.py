@@ -33,14 +33,24 @@ def prepare_controls(ir: dict, controls: dict, ctx) -> Callable[[str], str]:
     definitions = [f'declare adac_controls "{" ".join(address(n) for n in normalised)}";']
     if "rt60" in normalised:
         c = normalised["rt60"]
+        if c["trained"] is None:  # a lossless prototype: T0 is infinite, gamma = 10^(-3/(SR T))
+            definitions += [
+                'declare adac_rt60_trained "inf";',
+                f"adac_rt60 = {_slider('rt60', c, 's', RT60_STEP)};",
+                "// the model is lossless (no trained decay): 10^(-3/(SR T)), clamped to the certified maximum",
+                f"adac_rt60_gamma(t) = min({number(c['gamma_max'])}, pow(10.0, -3.0 / (ma.SR * t)));",
+            ]
+        else:
+            definitions += [
+                f'declare adac_rt60_trained "{number(c["trained"])}";',
+                f"adac_rt60 = {_slider('rt60', c, 's', RT60_STEP)};",
+                "// the trained T60 at the running rate (delays are in samples); exactly T0 at fs",
+                f"adac_rt60_trained = {number(c['trained'])} * ({number(ir['fs'])} / ma.SR);",
+                "// 10^(-3/SR (1/T - 1/T0)), written so that T == T0 gives exactly 1.0; clamped to the certified maximum",
+                f"adac_rt60_gamma(t) = min({number(c['gamma_max'])}, pow(10.0, 3.0 / ma.SR * (t - adac_rt60_trained) "
+                "/ (t * adac_rt60_trained)));",
+            ]
         definitions += [
-            f'declare adac_rt60_trained "{number(c["trained"])}";',
-            f"adac_rt60 = {_slider('rt60', c, 's', RT60_STEP)};",
-            "// the trained T60 at the running rate (delays are in samples); exactly T0 at fs",
-            f"adac_rt60_trained = {number(c['trained'])} * ({number(ir['fs'])} / ma.SR);",
-            "// 10^(-3/SR (1/T - 1/T0)), written so that T == T0 gives exactly 1.0; clamped to the certified maximum",
-            f"adac_rt60_gamma(t) = min({number(c['gamma_max'])}, pow(10.0, 3.0 / ma.SR * (t - adac_rt60_trained) "
-            "/ (t * adac_rt60_trained)));",
             "// gain of a d-sample delay in a loop: gamma^d once per block (control rate), then smoothed per line",
             "adac_rt60_gain(d) = " + _smoothed("pow(adac_rt60_gamma(adac_rt60), d)",
                                                f"pow(adac_rt60_gamma({number(c['default'])}), d)") + ";",

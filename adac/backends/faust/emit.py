@@ -31,11 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...common.errors import AdacError
 from ...ir import KindTable
 from ...ir.fractional import DEFAULT_ORDER, lagrange
 from ...ir.hadamard import HadamardForm, hadamard_form
-from ...ir.passes import is_delay_bank, take_unit_delay
+from ...ir.passes import delay_free_error, is_delay_bank, take_unit_delay
 from ...ir.sections import svf_parameters
 
 HELPERS = """\
@@ -238,8 +237,7 @@ def emit_recursion(node, ctx):
             return f"(par(i, {n_in}, mem) : ((adac_loopsum({n_in}) : {f}) ~ {emit_node(node['feedback'], ctx)}))"
     finally:
         ctx.loop_depth -= 1
-    raise AdacError(f"{node.get('path') or '<root>'}: delay-free loop: neither the feedback nor the feedforward path has a "
-                    "delay of at least one sample on every channel, so the loop cannot run sample by sample")
+    raise delay_free_error(node)
 
 
 @EMIT.register("delay")

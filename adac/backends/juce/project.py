@@ -346,8 +346,13 @@ def build_plugin(project_dir, build_dir, *, config: str = "Release", jobs: int =
     cmake_exe = shutil.which(os.environ.get("ADAC_CMAKE", cmake) if cmake == "cmake" else cmake)
     if not cmake_exe:
         raise ToolchainError(f"{cmake!r} not found on PATH (install cmake, or set ADAC_CMAKE)")
-    if generator == "Ninja" and not shutil.which("ninja"):
-        raise ToolchainError("ninja not found on PATH (install ninja-build, or pass generator='Unix Makefiles')")
+    make_program = []
+    if generator == "Ninja":
+        ninja = shutil.which(os.environ.get("ADAC_NINJA", "ninja"))
+        if not ninja:
+            raise ToolchainError("ninja not found on PATH (install ninja-build, set ADAC_NINJA, or pass "
+                                 "generator='Unix Makefiles')")
+        make_program = [f"-DCMAKE_MAKE_PROGRAM={ninja}"]
     if not isinstance(jobs, int) or jobs < 1:
         raise AdacError(f"build_plugin: jobs must be a positive integer, not {jobs!r}")
 
@@ -369,13 +374,13 @@ def build_plugin(project_dir, build_dir, *, config: str = "Release", jobs: int =
                                 "use another build directory")
         if not configured or changed or (not multi_config and _cache_value(cache, "CMAKE_BUILD_TYPE") != config):
             command = [cmake_exe, "-S", str(build_dir / SUPERPROJECT_DIR), "-B", str(build_dir), "-G", generator,
-                       f"-DCMAKE_BUILD_TYPE={config}", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"]
+                       f"-DCMAKE_BUILD_TYPE={config}", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", *make_program]
             launcher = shutil.which("ccache")
             if launcher and not configured:
                 command += [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_CXX_COMPILER_LAUNCHER={launcher}"]
             toolchain.run(command, f"CMake configure of the JUCE build tree {build_dir}")
-        toolchain.run([cmake_exe, "--build", str(build_dir), "--config", config, "--target", f"{target}_All",
-                       "--parallel", str(jobs)], f"JUCE build of {target}")
+        toolchain.run_with_progress([cmake_exe, "--build", str(build_dir), "--config", config, "--target", f"{target}_All",
+                                     "--parallel", str(jobs)], f"JUCE build of {target}")
         built = _artefacts(build_dir / "plugins" / target, target, config, formats)
         missing = [fmt for fmt, path in built.items() if not path.exists()]
         if missing:
@@ -388,8 +393,10 @@ def _is_elf(path: Path) -> bool:
         return handle.read(4) == b"\x7fELF"
 
 
-def strip_binaries(bundle: Path, strip: str = "strip") -> list[Path]:
-    """Remove symbols from every ELF file of a bundle folder (or from one executable); returns them."""
+def strip_binaries(bundle: Path) -> list[Path]:
+    """Remove symbols from every ELF file of a bundle folder (or from one executable); returns them.
+    The program: ``$ADAC_STRIP``, else ``strip``."""
+    strip = toolchain.tool("strip", "ADAC_STRIP")
     bundle = Path(bundle)
     files = [bundle] if bundle.is_file() else sorted(p for p in bundle.rglob("*") if p.is_file() and not p.is_symlink())
     stripped = [f for f in files if _is_elf(f)]

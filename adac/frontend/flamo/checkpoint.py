@@ -92,6 +92,12 @@ def load_model(manifest):
                                                  "needs model.allow_pickle: true in the manifest)")
         raise AdacError(f"{manifest.checkpoint}: cannot load checkpoint: {first}{hint}") from exc
     state = _state_dict(loaded, manifest)
+    complex_keys = sorted(k for k, v in state.items() if isinstance(v, torch.Tensor) and torch.is_complex(v))
+    if complex_keys:
+        # load_state_dict would cast them into the model's real parameters, dropping the imaginary part
+        raise AdacError(f"{manifest.checkpoint}: complex-valued tensor(s) {', '.join(complex_keys[:8])}"
+                        f"{' ...' if len(complex_keys) > 8 else ''}: FLAMO parameters are real, and loading them would "
+                        "drop the imaginary part; save the real parameters the model was trained with")
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -84,7 +84,7 @@ def _flamo_record(module: nn.Module, row: ModuleRow, node: dict, path: str, cons
     if state:
         record["state"] = state
     settings = {"nfft": int(module.nfft), "alias_decay_db": 0.0, "dtype": torch.float64, "construct_dtype": construct_dtype}
-    twin_node = None
+    twin_node, twin = None, None
     try:
         twin = build_module(record, **settings)
         twin_node = row.extract(twin, path)
@@ -96,7 +96,22 @@ def _flamo_record(module: nn.Module, row: ModuleRow, node: dict, path: str, cons
             record["param"] = real_values(module.map(module.param), path, type(module).__name__).tolist()
         else:
             record["map"] = "custom"
+            if _other_band_edges(module, twin):
+                record["reason"] = ("was built with band edges (start_freq/end_freq) other than FLAMO's defaults, "
+                                    "which the module does not keep and the IR has not stored, so json_to_flamo cannot "
+                                    "rebuild it (the compiled DSP is exact: only the round trip is refused)")
     return record
+
+
+def _other_band_edges(module: nn.Module, twin: nn.Module | None) -> bool:
+    """A module whose constructor took start_freq/end_freq (not kept by FLAMO) and whose bands differ
+    from the ones a default construction gives."""
+    if not _UNSTORED_DEFAULTS & set(inspect.signature(type(module).__init__).parameters):
+        return False
+    ours, theirs = getattr(module, "center_freq", None), getattr(twin, "center_freq", None)
+    if not isinstance(ours, torch.Tensor) or not isinstance(theirs, torch.Tensor):
+        return twin is None
+    return ours.shape != theirs.shape or not torch.equal(ours.to(torch.float64), theirs.to(torch.float64))
 
 
 # ----------------------------------------------------------------------------
@@ -163,6 +178,27 @@ def _layer_name(layer) -> str:
     return type(layer).__name__
 
 
+# Shell layers the round trip rebuilds, with the constructor arguments each keeps as attributes
+LAYER_ARGS = {"FFT": ("nfft", "norm"), "iFFT": ("nfft", "norm"), "FFTAntiAlias": ("nfft", "norm", "alias_decay_db"),
+              "iFFTAntiAlias": ("nfft", "norm", "alias_decay_db")}
+
+
+def _shell_layers(model) -> dict:
+    """The Shell's input/output layer classes and, for the FFT layers, their arguments (a custom
+    ``Transform`` keeps only its class name: its function cannot be stored, and json_to_flamo refuses it)."""
+    shell = {}
+    for which, layer in (("input_layer", model.get_inputLayer()), ("output_layer", model.get_outputLayer())):
+        name = _layer_name(layer)
+        shell[which] = name
+        if name in LAYER_ARGS and type(layer) is getattr(dsp, name, None):
+            args = {key: getattr(layer, key) for key in LAYER_ARGS[name]}
+            args["nfft"] = int(args["nfft"])
+            if "alias_decay_db" in args:
+                args["alias_decay_db"] = float(args["alias_decay_db"])
+            shell[f"{which}_args"] = args
+    return shell
+
+
 def flamo_to_json(model: nn.Module, fs: int, name: str = "adac_model") -> dict:
     """Traverse a FLAMO model and return its IR (validated).
 
@@ -183,7 +219,7 @@ def flamo_to_json(model: nn.Module, fs: int, name: str = "adac_model") -> dict:
     settings = model_settings(model)
     shell = None
     if isinstance(model, system.Shell):
-        shell = {"input_layer": _layer_name(model.get_inputLayer()), "output_layer": _layer_name(model.get_outputLayer())}
+        shell = _shell_layers(model)
     with analysis_view(model, dtype=torch.float64, alias_decay_db=0.0), torch.no_grad():
         graph = _Walker(settings["dtype"]).walk(model, "", "model")
     document = {

@@ -57,7 +57,16 @@ def model_settings(model: nn.Module) -> dict:
     }
 
 
+_MAP_ATTRIBUTES = ("map", "map_delay", "map_gain")  # a module's maps, which the user may have set
+
+
 def _reconfigure(model: nn.Module, *, dtype=None, nfft=None, alias_decay_db=None) -> None:
+    # FLAMO's delay classes rebuild their frequency grid (initialize_class) only when set_nfft changes
+    # nfft, and then reset the map of a requires_grad delay to softplus. The grid is rebuilt here in every
+    # case (same nfft, new dtype: a float32 grid cast to float64 would carry float32 noise into a float64
+    # response), and every module keeps the map it had (the user's own map included).
+    maps = {(module, key): module.__dict__[key] for module in model.modules() if isinstance(module, dsp.DSP)
+            for key in _MAP_ATTRIBUTES if key in module.__dict__}
     targets = [model] if hasattr(model, "set_dtype") else [m for m in model.modules() if isinstance(m, dsp.DSP)]
     for target in targets:
         if dtype is not None:
@@ -67,6 +76,11 @@ def _reconfigure(model: nn.Module, *, dtype=None, nfft=None, alias_decay_db=None
             target.set_nfft(nfft)
         if alias_decay_db is not None:
             target.set_alias_decay_db(alias_decay_db)
+    for module in model.modules():
+        if isinstance(module, dsp.DSP) and hasattr(module, "omega") and (dtype is not None or nfft is not None):
+            module.initialize_class()  # the grid at the module's nfft, in its dtype; param untouched
+    for (module, key), mapping in maps.items():
+        setattr(module, key, mapping)
     _invalidate_memoized_responses(model)
 
 
@@ -242,8 +256,40 @@ def _scattering(m, path):
     return {"kind": "fir", "diagonal": False, "taps": taps.tolist(), **_io(m)}
 
 
+# classes whose sections FLAMO designs from other parameters (band gains, frequencies, Q): a design with a
+# pole on or outside the unit circle has a finite frequency-domain response in FLAMO but no stable causal
+# realisation, whatever the strictness. SOSFilter's coefficients are the user's own: the certificate judges them.
+_RAW_SECTION_CLASSES = ("SOSFilter", "parallelSOSFilter")
+
+
+def _refuse_unstable_design(m, sections: np.ndarray, path: str) -> None:
+    cls = type(m).__name__
+    if cls in _RAW_SECTION_CLASSES:
+        return
+    flat = sections.reshape(sections.shape[0], 6, -1)
+    for k in range(flat.shape[0]):
+        for c in range(flat.shape[2]):
+            a1, a2 = flat[k, 4, c], flat[k, 5, c]
+            radius = float(np.abs(np.roots([1.0, a1, a2])).max()) if (a1 or a2) else 0.0
+            if radius >= 1:
+                fs = getattr(m, "fs", None)
+                raise InvalidParameterError(
+                    f"{path or '<root>'}: {cls} at fs = {fs} Hz designs section {k} (channel {c}) with a pole of "
+                    f"radius {radius:.6g}, on or outside the unit circle: FLAMO's frequency-domain response of it is "
+                    "finite, but no causal realisation is stable (the compiled DSP would blow up). Change the sample "
+                    "rate (e.g. 48000 Hz) or the band edges (start_freq/end_freq, octave_interval) so every band lies "
+                    "well below Nyquist")
+
+
 def _sos(m, path):
-    sections = iir_sections(m, path)
+    try:
+        sections = iir_sections(m, path)
+    except InvalidParameterError as exc:
+        if type(m).__name__ in _RAW_SECTION_CLASSES:
+            raise
+        raise InvalidParameterError(f"{exc} ({type(m).__name__} at fs = {getattr(m, 'fs', None)} Hz: FLAMO's design "
+                                    "failed; check its parameters, the sample rate and the band edges)") from None
+    _refuse_unstable_design(m, sections, path)
     return {"kind": "sos", "diagonal": sections.ndim == 3, "sections": sections.tolist(), **_io(m)}
 
 

@@ -44,7 +44,8 @@ def build_module(record: dict, *, nfft: int, alias_decay_db: float, dtype: torch
     if cls_name not in MODULES:
         raise UnsupportedModuleError(path, cls_name, "is not a FLAMO module adac can rebuild")
     if record["map"] == "custom":
-        raise UnsupportedModuleError(path, cls_name, "was exported with a custom map; its raw parameters cannot be rebuilt "
+        raise UnsupportedModuleError(path, cls_name, record.get("reason") or
+                                     "was exported with a custom map; its raw parameters cannot be rebuilt "
                                      "(the compiled DSP is exact, only json_to_flamo is refused)")
     cls = getattr(dsp, cls_name)
     accepted = inspect.signature(cls.__init__).parameters
@@ -110,10 +111,26 @@ def _dsp_module(node, settings):
     return build_module(node["flamo"], path=node.get("path", ""), **settings)
 
 
-def _layer(name: str | None, nfft: int, dtype) -> nn.Module:
-    layers = {"Identity": lambda: nn.Identity(), "FFT": lambda: dsp.FFT(nfft, dtype=dtype),
-              "iFFT": lambda: dsp.iFFT(nfft, dtype=dtype), "Transform": lambda: dsp.Transform(dtype=dtype)}
-    return layers.get(name or "Identity", layers["Identity"])()
+def _layer(shell: dict, which: str, settings: dict, overridden: dict) -> nn.Module:
+    """A Shell layer rebuilt from its class and recorded arguments (an nfft or alias decay given to
+    json_to_flamo overrides the recorded one, as for the core). A layer whose function is not stored
+    (a custom ``Transform``, an unknown class) is refused rather than rebuilt as something else."""
+    name = shell.get(which) or "Identity"
+    if name == "Identity":
+        return nn.Identity()
+    args = dict(shell.get(f"{which}_args") or {})
+    if name in ("FFT", "iFFT", "FFTAntiAlias", "iFFTAntiAlias"):
+        args.setdefault("nfft", settings["nfft"])
+        if overridden.get("nfft"):
+            args["nfft"] = settings["nfft"]
+        if name.endswith("AntiAlias"):
+            args.setdefault("alias_decay_db", settings["alias_decay_db"])
+            if overridden.get("alias_decay_db"):
+                args["alias_decay_db"] = settings["alias_decay_db"]
+        return getattr(dsp, name)(dtype=settings["dtype"], **args)
+    raise UnsupportedModuleError(f"Shell {which.replace('_', ' ')}", name,
+                                 "is a transform whose function is not stored in the IR, so "
+                                 "json_to_flamo cannot rebuild it (the compiled DSP is exact: only the round trip is refused)")
 
 
 def json_to_flamo(ir: dict, *, dtype: torch.dtype | None = None, nfft: int | None = None,
@@ -127,8 +144,8 @@ def json_to_flamo(ir: dict, *, dtype: torch.dtype | None = None, nfft: int | Non
 
     Returns:
         ``flamo.processor.system.Shell`` if the exported model was a Shell, else the core module.
-        Shell input/output layers are rebuilt by class (FFT, iFFT, Identity); a
-        ``Transform`` is rebuilt as the identity transform, since its function is not stored.
+        Shell input/output layers are rebuilt by class and recorded arguments (Identity, FFT, iFFT,
+        FFTAntiAlias, iFFTAntiAlias); a custom ``Transform`` is refused, since its function is not stored.
     """
     validate_ir(ir, source=f"IR of {ir.get('name', '?')!r}" if isinstance(ir, dict) else "IR")
     recorded = ir["flamo"]
@@ -142,6 +159,6 @@ def json_to_flamo(ir: dict, *, dtype: torch.dtype | None = None, nfft: int | Non
     shell = recorded.get("shell")
     if shell is None:
         return core
-    return system.Shell(core,
-                        input_layer=_layer(shell.get("input_layer"), settings["nfft"], settings["dtype"]),
-                        output_layer=_layer(shell.get("output_layer"), settings["nfft"], settings["dtype"]))
+    overridden = {"nfft": nfft is not None, "alias_decay_db": alias_decay_db is not None}
+    return system.Shell(core, input_layer=_layer(shell, "input_layer", settings, overridden),
+                        output_layer=_layer(shell, "output_layer", settings, overridden))
