@@ -127,7 +127,7 @@ def test_new_from_an_existing_factory_and_checkpoint(tmp_path, capsys):
 def project(tmp_path_factory):
     """`adac new` + `scons STEPS=ir,dsp,cert`, as a user runs them, outside the repository."""
     base = tmp_path_factory.mktemp("scaffold")
-    new = subprocess.run([sys.executable, "-m", "adac", "new", "myproj", "--name", "Tiny"], cwd=base,
+    new = subprocess.run([sys.executable, "-m", "adac", "new", "myproj", "--name", "Fresh"], cwd=base,
                          capture_output=True, text=True, env=_env())
     assert new.returncode == 0, new.stderr
     root = base / "myproj"
@@ -143,16 +143,16 @@ def test_new_project_builds_ir_dsp_and_certificate(project, faust_available):
                                                       "build", "plugins", "train.py"]
     assert "/build/" in (root / ".gitignore").read_text()
     readme = (root / "README.md").read_text()
-    for command in ("python3 train.py", "scons", "adac render plugins/Tiny/plugin.yaml"):
+    for command in ("python3 train.py", "scons", "adac render plugins/Fresh/plugin.yaml"):
         assert command in readme
     assert "next:" in new_out and "python3 train.py" in new_out
-    out = root / "build" / "Tiny"
+    out = root / "build" / "Fresh"
     for step in ("ir", "dsp", "cert"):
         assert f"adac {step}" in build_out
-    ir = json.loads((out / "Tiny.json").read_text())
+    ir = json.loads((out / "Fresh.json").read_text())
     assert ir["fs"] == FS
-    assert json.loads((out / "Tiny.cert.json").read_text())["verdict"] == "certified-stable"
-    compiled = subprocess.run(["faust", "-o", str(root / "build" / "Tiny.cpp"), str(out / "Tiny.dsp")],
+    assert json.loads((out / "Fresh.cert.json").read_text())["verdict"] == "certified-stable"
+    compiled = subprocess.run(["faust", "-o", str(root / "build" / "Fresh.cpp"), str(out / "Fresh.dsp")],
                               capture_output=True, text=True)
     assert compiled.returncode == 0, compiled.stderr
     # the SConstruct loaded adac's tool from the package: nothing was copied into the project
@@ -165,7 +165,7 @@ def test_new_project_rebuilds_after_training(project):
     again = subprocess.run([sys.executable, "-m", "SCons", "STEPS=ir,dsp,cert"], cwd=root, capture_output=True,
                            text=True, env=_env())
     assert again.returncode == 0 and "is up to date" in again.stdout, again.stdout + again.stderr
-    checkpoint = root / "plugins" / "Tiny" / "checkpoint.pt"
+    checkpoint = root / "plugins" / "Fresh" / "checkpoint.pt"
     before = checkpoint.read_bytes()
     train = subprocess.run([sys.executable, "train.py", "--steps", "3"], cwd=root, capture_output=True, text=True,
                            env=_env())
@@ -179,15 +179,18 @@ def test_new_project_rebuilds_after_training(project):
 
 @pytest.mark.juce
 def test_new_project_builds_a_vst3(project):
-    """The whole default target: JUCE project and bundles (its own JUCE build tree: minutes)."""
+    """The whole default target: JUCE project and bundles, in the JUCE build tree this repository's plugins use
+    (JUCE_BUILD: one JUCE modules library for every plugin, host and project of the test run)."""
     root, _, _ = project
-    build = subprocess.run([sys.executable, "-m", "SCons", "-Q", "JOBS=2"], cwd=root, capture_output=True,
-                           text=True, env=_env())
+    tree = Path(__file__).resolve().parent.parent / "build" / "juce-build"
+    build = subprocess.run([sys.executable, "-m", "SCons", "-Q", "JOBS=2", f"JUCE_BUILD={tree}"], cwd=root,
+                           capture_output=True, text=True, env=_env())
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
-    listing = json.loads((root / "build" / "Tiny" / "Tiny.bundles.json").read_text())
-    vst3 = root / "build" / "Tiny" / "bundles" / "Tiny.vst3"
+    listing = json.loads((root / "build" / "Fresh" / "Fresh.bundles.json").read_text())
+    vst3 = root / "build" / "Fresh" / "bundles" / "Fresh.vst3"
     assert vst3.is_dir(), listing
     assert list(vst3.rglob("*.so")), "no plugin binary in the bundle"
+    assert (tree / "plugins" / "Fresh").is_dir()  # built in the shared tree, against its JUCE modules library
 
 
 # ------------------------------------------------------------------------------------------ adac doctor

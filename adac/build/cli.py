@@ -75,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument(arg, type=Path)
         if name == "plugin":
             s.add_argument("--juce-build", type=Path, default=None,
-                           help="JUCE build tree shared by all plugins (default: <build-root>/juce-build)")
+                           help="JUCE build tree shared by all plugins, of this project or others (default: <build-root>/juce-build)")
             s.add_argument("--config", default="Release", help="CMake build type (default Release)")
             s.add_argument("--jobs", type=int, default=2, help="parallel compile jobs")
         if name == "install":
@@ -175,8 +175,7 @@ def run(args) -> int | None:
     elif args.command == "juce":
         steps.juce_step(manifest, args.dsp, out)
     elif args.command == "plugin":
-        juce_build = args.juce_build or args.build_root / "juce-build"
-        _inside(juce_build, args.build_root, "JUCE build tree")
+        juce_build = args.juce_build or args.build_root / "juce-build"  # a tree the user names may be shared
         steps.plugin_step(manifest, args.project, out, juce_build=juce_build, config=args.config, jobs=args.jobs)
     elif args.command == "package":
         release.package_release(manifest, out, args.artefacts)

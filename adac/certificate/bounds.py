@@ -10,9 +10,16 @@ BOUNDS = KindTable("certificate bound")
 
 
 def _spectral_norm(h: np.ndarray) -> np.ndarray:
+    """Largest singular value at each frequency; infinite where the response is not finite (a constant beyond
+    the precision's range rounds to inf: that element has no bound, and the loop is indeterminate)."""
+    norms = np.full(h.shape[0], np.inf)
+    finite = np.isfinite(h).all(axis=(1, 2))
     if h.shape[1] == 1 or h.shape[2] == 1:
-        return np.sqrt((np.abs(h) ** 2).sum(axis=(1, 2)))
-    return np.linalg.norm(h, ord=2, axis=(1, 2))
+        with np.errstate(over="ignore"):
+            norms[finite] = np.sqrt((np.abs(h[finite]) ** 2).sum(axis=(1, 2)))
+    elif finite.any():
+        norms[finite] = np.linalg.norm(h[finite], ord=2, axis=(1, 2))
+    return norms
 
 
 FREQUENCY_INDEPENDENT = ("gain", "householder")

@@ -188,7 +188,8 @@ def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> di
     if not np.isfinite(values).all():
         inner = next(e["path"] for e in elements if e["max_norm"] is None)
         report.update(verdict="indeterminate", max_bound=None, worst_frequency_hz=None, margin=None,
-                      reason=f"{inner} cannot be bounded: a nested loop whose own bound is not below one")
+                      reason=f"{inner} cannot be bounded: a nested loop whose own bound is not below one, "
+                             f"or a constant beyond {np.dtype(real.dtype).name}'s range")
         return report, 0
     best_w, best, refined = _refine(loop_bound, grid, values)
     if best < 1 - (tolerance if lossless else 0.0):

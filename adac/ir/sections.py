@@ -7,6 +7,8 @@ stored in float32 or float64: the response, the certificate and the simulation a
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -16,7 +18,7 @@ def svf_parameters(section) -> tuple[float, ...] | None:
     Every section with both poles strictly inside the unit circle maps exactly:
     with ``g^2 = (1 + a1 + a2) / (1 - a1 + a2)`` and ``k = 2 (1 - a2) / (g (1 - a1 + a2))``
     its denominator is the bilinear SVF's, and the numerator splits into low-,
-    band- and high-pass outputs. Returns None when no SVF exists.
+    band- and high-pass outputs. Returns None when no SVF exists (or its constants overflow float64).
     """
     b0, b1, b2, _a0, a1, a2 = (float(v) for v in section)
     if not (abs(a2) < 1 and abs(a1) < 1 + a2):
@@ -27,7 +29,10 @@ def svf_parameters(section) -> tuple[float, ...] | None:
     nb0, nb1, nb2 = b0 * scale, b1 * scale, b2 * scale
     m_lp, m_bp, m_hp = (nb0 + nb1 + nb2) / (4 * g * g), (nb0 - nb2) / (2 * g), (nb0 - nb1 + nb2) / 4
     a1_svf = 1 / (1 + g * (g + k))
-    return a1_svf, g * a1_svf, g, m_hp, m_bp - k * m_hp, m_lp - m_hp
+    constants = (a1_svf, g * a1_svf, g, m_hp, m_bp - k * m_hp, m_lp - m_hp)
+    if not all(math.isfinite(c) for c in constants):
+        return None  # a numerator near the float64 limit overflows the SVF's gains: direct form keeps it finite
+    return constants
 
 
 def _svf_section(a1: float, a2: float, g: float, c0: float, c1: float, c2: float) -> np.ndarray:
@@ -55,6 +60,7 @@ def emitted_section(section, dtype=np.float32) -> np.ndarray:
     section = np.asarray(section, dtype=float)
     b0, b1, b2, _a0, a1, a2 = section
     svf = None if a1 == a2 == 0 else svf_parameters(section)
-    if svf is None:
-        return np.asarray(section.astype(dtype), dtype=float)
-    return _svf_section(*(float(dtype(v)) for v in svf))
+    with np.errstate(over="ignore"):  # a constant beyond dtype's range is stored as inf: so it is here too
+        if svf is None:
+            return np.asarray(section.astype(dtype), dtype=float)
+        return _svf_section(*(float(dtype(v)) for v in svf))

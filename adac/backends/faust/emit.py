@@ -26,11 +26,13 @@ A loop without such a delay is delay-free and refused.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...common.errors import InvalidParameterError
 from ...ir import KindTable
 from ...ir.fractional import DEFAULT_ORDER, lagrange
 from ...ir.hadamard import HadamardForm, hadamard_form
@@ -60,8 +62,14 @@ adac_loopsum(n) = ro.interleave(n, 2) : par(i, n, +);
 """
 
 
+class NonFiniteConstant(ValueError):
+    """A constant that no FAUST literal writes (inf, NaN): :func:`emit_node` names the node."""
+
+
 def number(value: float) -> str:
     """A FAUST float literal that round-trips the float64 value exactly."""
+    if not math.isfinite(float(value)):
+        raise NonFiniteConstant(f"a constant computed for the code is {float(value)}")
     text = repr(float(value))
     mantissa, _, exponent = text.partition("e")
     if "." not in mantissa:
@@ -350,7 +358,12 @@ def emit_gain_delay(node, ctx):
 
 
 def emit_node(node: dict, ctx: EmitContext) -> str:
-    return ctx.define(node, EMIT(node, ctx))
+    try:
+        expression = EMIT(node, ctx)
+    except NonFiniteConstant as exc:  # raised by this node's own constants (inner nodes raise AdacErrors)
+        raise InvalidParameterError(f"{node.get('path') or '<root>'}: {node['kind']}: {exc}: its values are too large "
+                                    "for the code (scale the model)") from None
+    return ctx.define(node, expression)
 
 
 # ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ Construction variables (override them in the SConstruct or on the command line w
 import ast
 import hashlib
 import importlib.util
+import glob
 import json
 import os
 import shlex
@@ -427,6 +428,47 @@ def AdacPluginTargets(env, manifest_path, plan, tools=None, steps=("ir", "dsp", 
     return nodes
 
 
+def AdacProject(env, plugins_dir, steps=("ir", "dsp", "cert", "plugin"), release=False):
+    """Every ``<plugins_dir>/<Name>/plugin.yaml`` wired: its artefacts, the aliases ``plugins/<Name>`` and
+    ``plugins/<Name>/<step>``, ``install``, ``release`` (and the combined release manifest). Returns the
+    default targets. A name or output folder used by two plugins stops SCons with both manifests named."""
+    top = env.Dir("#").abspath
+    manifests = sorted(os.path.relpath(p, top) if p.startswith(top + os.sep) else p
+                       for p in glob.glob(os.path.join(env.Dir(plugins_dir).abspath, "*", "plugin.yaml")))
+    plan = AdacPlan(env, manifests)
+    seen = {}
+    for manifest_path in manifests:
+        fields = plan["manifests"][manifest_path]
+        for key in (f"name {fields['name']}", f"output {fields['output']}"):
+            if key in seen:
+                raise SCons.Errors.UserError(f"{manifest_path}: {key} is also used by {seen[key]}; give each plugin its own")
+            seen[key] = manifest_path
+    defaults, release_parts = [], []
+    for manifest_path in manifests:
+        fields = plan["manifests"][manifest_path]
+        released = release or fields["release"]
+        nodes = AdacPluginTargets(env, manifest_path, fields, plan["tools"], steps=steps, release=released)
+        alias = f"plugins/{os.path.basename(os.path.dirname(manifest_path))}"
+        for step, node in nodes.items():
+            env.Alias(f"{alias}/{step}", node)
+        defaults.append(env.Alias(alias, list(nodes.values())))
+        if "release" in nodes:
+            release_parts.append(nodes["release"][0])
+        if "plugin" in nodes:
+            listing = nodes["release"][-1] if released else nodes["plugin"][0]  # release installs the stripped copies
+            install = env.AdacInstall(env.fs.File(os.path.join(os.path.dirname(listing.abspath), "installed.json")),
+                                      listing)
+            env.AlwaysBuild(install)  # copying is cheap, and a bundle removed from ~/.vst3 comes back
+            env.NoCache(install)
+            env.Alias("install", install)
+    if release_parts:
+        root = env.subst("$ADAC_BUILD_ROOT")
+        summary = env.AdacRelease(env.fs.File(os.path.join(root, "release", "release-manifest.json")), release_parts)
+        env.Alias("release", summary)
+        defaults.append(summary)
+    return defaults
+
+
 # ------------------------------------------------------------------------------------------ emitters
 
 def _juce_emitter(target, source, env):
@@ -516,6 +558,7 @@ def generate(env):
     builders["AdacHotReload"] = builder("HOTRELOAD", emitter=_hotreload_emitter)
     env.AddMethod(AdacPlan)
     env.AddMethod(AdacPluginTargets)
+    env.AddMethod(AdacProject)
     env.AddMethod(lock_file, "AdacJuceLock")
 
 
