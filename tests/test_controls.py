@@ -238,3 +238,22 @@ def test_gamma_is_clamped_to_the_certified_maximum_at_other_rates(lossless_proto
     assert decay_time(below, sr) == pytest.approx(0.75 * c["trained"], rel=RT60_TOLERANCE["lossless_prototype"])
     top = render_impulse_responses(code, sr, 3 * sr, params={"/adac/rt60": 2 * c["trained"]})
     assert decay_time(top, sr) == pytest.approx(2 * c["trained"] * FS / sr, rel=RT60_TOLERANCE["lossless_prototype"])
+
+
+def test_the_trained_t60_is_measured_with_the_chosen_fractional_order(lossy, monkeypatch):
+    """The rt60 control's trained T60 (in the .dsp and in the certificate) is measured on the realisation the
+    code uses: the Lagrange order given to json_to_faust / certify (a manifest's fractional_order), not 15."""
+    import adac.analysis.controls as controls
+
+    orders = []
+
+    def measured(ir, fractional_order):
+        orders.append(fractional_order)
+        return 0.5
+
+    monkeypatch.setattr(controls, "ir_decay_time", measured)
+    controls._trained_t60.cache_clear()
+    adac.json_to_faust(lossy, {"rt60": True}, fractional_order=7)
+    certify(lossy, {"rt60": True}, fractional_order=5)
+    controls._trained_t60.cache_clear()
+    assert orders == [7, 5]

@@ -237,6 +237,9 @@ def export_juce(dsp_code: str, out_dir, *, name: str, manufacturer: str, manufac
     }
     for header in FAUST_HEADERS:
         files[f"faust_include/{header}"] = (include_dir / header).read_bytes()
+    listed = json.loads((TEMPLATE_DIR / "project_files.json").read_text())["files"]
+    if sorted(files) != sorted(listed):  # the SCons tool declares the listed files as the JUCE step's targets
+        raise AdacError(f"{TEMPLATE_DIR / 'project_files.json'}: lists {sorted(listed)}, the export writes {sorted(files)}")
 
     out = Path(out_dir)
     for relative, data in files.items():

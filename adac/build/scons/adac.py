@@ -61,14 +61,6 @@ import SCons.Scanner
 import SCons.Subst
 import SCons.Util
 
-# Files adac.backends.juce.export_juce writes into a project folder (tests/test_scons_build.py checks this list).
-JUCE_PROJECT_FILES = (
-    "CMakeLists.txt", "FaustDsp.cpp", "FaustDsp.h", "PluginProcessor.cpp", "PluginConfig.h", "adac_project.json",
-    "cmake/AdacJuceModules.cmake",
-    "faust_include/faust/export.h", "faust_include/faust/dsp/dsp.h", "faust_include/faust/gui/UI.h",
-    "faust_include/faust/gui/meta.h", "faust_include/faust/gui/PathBuilder.h",
-)
-
 STEPS = ("IR", "DSP", "CERT", "JUCE", "PLUGIN", "PACKAGE", "RELEASE", "INSTALL", "HOTRELOAD")
 
 # The adac package this tool belongs to (adac/build/scons/adac.py -> adac/), and its data folders: the
@@ -471,9 +463,15 @@ def AdacProject(env, plugins_dir, steps=("ir", "dsp", "cert", "plugin"), release
 
 # ------------------------------------------------------------------------------------------ emitters
 
+def juce_project_files():
+    """The files adac.backends.juce.export_juce writes into a project folder (juce_template/project_files.json)."""
+    with open(os.path.join(data_dir("juce_template"), "project_files.json"), encoding="utf-8") as handle:
+        return json.load(handle)["files"]
+
+
 def _juce_emitter(target, source, env):
     project = target[0]
-    return [project.File(f) for f in JUCE_PROJECT_FILES], source
+    return [project.File(f) for f in juce_project_files()], source
 
 
 def _package_emitter(target, source, env):
