@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(faust libfaust2 juce-modules-source juce-tools scons g++ cmake ninja-build
+APT_PACKAGES=(faust libfaust2 juce-modules-source juce-tools scons g++ cmake ninja-build ccache
   libasound2-dev libfreetype-dev libfontconfig1-dev libx11-dev libxrandr-dev libxinerama-dev
   libxcursor-dev libxext-dev libgl-dev libcurl4-openssl-dev libflac-dev libvorbis-dev)
 

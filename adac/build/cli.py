@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ..common.errors import AdacError, exit_code_for_user_errors
 from ..common.fileio import read_json, write_json_atomic
-from .manifest import build_plan, load_manifest
+from .manifest import build_plan, inside_build_tree, load_manifest
 
 COMMANDS = {
     # name: (aliases, help, positional arguments)
@@ -54,13 +54,6 @@ CANONICAL = {alias: name for name, (aliases, _, _) in COMMANDS.items() for alias
 TOOLS = ("new", "doctor", "verify", "render", "plot")
 FLOAT32_TOLERANCE = 1e-6  # max abs error / peak, FAUST's default float build (README: "equivalent")
 DOUBLE_TOLERANCE = 1e-9   # the same for -double
-
-
-def _inside(path: Path, root: Path, what: str) -> Path:
-    path, root = Path(path).resolve(), Path(root).resolve()
-    if root == path or root not in path.parents:
-        raise AdacError(f"{what} {path} is outside the build tree {root} (outputs go under --build-root)")
-    return path
 
 
 def parser() -> argparse.ArgumentParser:
@@ -153,7 +146,7 @@ def run(args) -> int | None:
     if args.command == "plan":
         print(json.dumps(build_plan(args.manifests), sort_keys=True))
         return
-    out = _inside(args.out, args.build_root, "output")
+    out = inside_build_tree(args.out, args.build_root, "output")
     # the steps import torch, FLAMO and the backends: only a step that runs pays for them
     if args.command == "release-manifest":
         from .release import write_release_manifest

@@ -213,13 +213,18 @@ def output_dir(source, folder: str, build_root, *, version: str | None = None) -
     if relative.is_absolute() or ".." in relative.parts or folder.startswith("~"):
         raise SchemaError(f"{source}: /output: {folder!r} is outside the build tree: give a folder relative to "
                           f"the build tree ({build_root}), without '..', a leading '/' or '~'")
-    root = Path(build_root).resolve()
-    out = (root / relative.as_posix()).resolve()
+    out = (Path(build_root).resolve() / relative.as_posix()).resolve()
     if version:
         out = out.with_name(f"{out.name}-{version}")
-    if out == root or root not in out.parents:
-        raise SchemaError(f"{source}: /output: {folder!r} resolves to {out}, outside the build tree {root}")
-    return out
+    return inside_build_tree(out, build_root, f"{source}: /output: {folder!r} resolves to")
+
+
+def inside_build_tree(path, build_root, what: str) -> Path:
+    """``path`` resolved (symlinks too), or a SchemaError (``what`` first) if it is not inside ``build_root``."""
+    path, root = Path(path).resolve(), Path(build_root).resolve()
+    if path == root or root not in path.parents:
+        raise SchemaError(f"{what} {path}, outside the build tree {root} (outputs go under the build root)")
+    return path
 
 
 def load_manifest(path: str | os.PathLike) -> Manifest:

@@ -420,6 +420,20 @@ def AdacPluginTargets(env, manifest_path, plan, tools=None, steps=("ir", "dsp", 
     return nodes
 
 
+def AdacCache(env, folder):
+    """A build cache shared by clones, colleagues and CI runners, in ``folder``:
+
+    * SCons' ``CacheDir(folder)``: the IR, ``.dsp``, certificate and JUCE project are fetched by signature;
+    * ``folder/ccache`` for the C++ build of the plugins (ccache, when installed: the JUCE build uses it as
+      its compiler launcher), with paths taken relative to the project (``CCACHE_BASEDIR``) so another clone
+      in another folder hits it: a warm cache builds a plugin with no C++ compilation, only links.
+    """
+    folder = os.path.abspath(os.path.expanduser(folder))
+    env.CacheDir(folder)
+    env["ENV"].update(CCACHE_DIR=os.path.join(folder, "ccache"), CCACHE_BASEDIR=env.Dir("#").abspath,
+                      CCACHE_NOHASHDIR="1")
+
+
 def AdacProject(env, plugins_dir, steps=("ir", "dsp", "cert", "plugin"), release=False):
     """Every ``<plugins_dir>/<Name>/plugin.yaml`` wired: its artefacts, the aliases ``plugins/<Name>`` and
     ``plugins/<Name>/<step>``, ``install``, ``release`` (and the combined release manifest). Returns the
@@ -557,6 +571,7 @@ def generate(env):
     env.AddMethod(AdacPlan)
     env.AddMethod(AdacPluginTargets)
     env.AddMethod(AdacProject)
+    env.AddMethod(AdacCache)
     env.AddMethod(lock_file, "AdacJuceLock")
 
 
