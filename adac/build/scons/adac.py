@@ -430,8 +430,10 @@ def AdacCache(env, folder):
     """
     folder = os.path.abspath(os.path.expanduser(folder))
     env.CacheDir(folder)
+    # time_macros: juce_core.cpp expands __DATE__/__TIME__ (JUCE's compilation date), which would make it
+    # miss every time; a cached object keeps the date of its first build
     env["ENV"].update(CCACHE_DIR=os.path.join(folder, "ccache"), CCACHE_BASEDIR=env.Dir("#").abspath,
-                      CCACHE_NOHASHDIR="1")
+                      CCACHE_NOHASHDIR="1", CCACHE_SLOPPINESS="time_macros")
 
 
 def AdacProject(env, plugins_dir, steps=("ir", "dsp", "cert", "plugin"), release=False):
