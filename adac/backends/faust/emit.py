@@ -62,14 +62,19 @@ adac_loopsum(n) = ro.interleave(n, 2) : par(i, n, +);
 """
 
 
-class NonFiniteConstant(ValueError):
-    """A constant that no FAUST literal writes (inf, NaN): :func:`emit_node` names the node."""
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class UnrepresentableConstant(ValueError):
+    """A constant the code cannot hold: inf or NaN (no FAUST literal writes them), or beyond float32's range
+    (FAUST's default build would store inf, and its interval analysis fails on such products).
+    :func:`emit_node` names the node."""
 
 
 def number(value: float) -> str:
     """A FAUST float literal that round-trips the float64 value exactly."""
-    if not math.isfinite(float(value)):
-        raise NonFiniteConstant(f"a constant computed for the code is {float(value)}")
+    if not math.isfinite(float(value)) or abs(float(value)) > FLOAT32_MAX:
+        raise UnrepresentableConstant(f"a constant of the code is {float(value)!r}, beyond float32's range")
     text = repr(float(value))
     mantissa, _, exponent = text.partition("e")
     if "." not in mantissa:
@@ -360,7 +365,7 @@ def emit_gain_delay(node, ctx):
 def emit_node(node: dict, ctx: EmitContext) -> str:
     try:
         expression = EMIT(node, ctx)
-    except NonFiniteConstant as exc:  # raised by this node's own constants (inner nodes raise AdacErrors)
+    except UnrepresentableConstant as exc:  # raised by this node's own constants (inner nodes raise AdacErrors)
         raise InvalidParameterError(f"{node.get('path') or '<root>'}: {node['kind']}: {exc}: its values are too large "
                                     "for the code (scale the model)") from None
     return ctx.define(node, expression)
