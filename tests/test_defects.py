@@ -137,7 +137,6 @@ def test_total_delay_memory_is_bounded_and_the_limits_can_be_raised():
 
 def test_the_manifest_carries_the_delay_limits(tmp_path):
     from adac.build.manifest import load_manifest, step_parameters
-    from adac.build.steps import _delay_limits
     from pathlib import Path
     src = Path(__file__).resolve().parent.parent / "plugins" / "AdacFDN" / "plugin.yaml"
     text = open(src).read() + "\ndelay_limits: {max_samples: 10000000, max_memory: 100000000}\n"
@@ -145,9 +144,10 @@ def test_the_manifest_carries_the_delay_limits(tmp_path):
     folder.mkdir()
     (folder / "plugin.yaml").write_text(text)
     manifest = load_manifest(folder / "plugin.yaml")
-    assert _delay_limits(manifest) == {"max_samples": 10000000, "max_memory": 100000000}
-    assert step_parameters(manifest)["dsp"]["delay_limits"] == _delay_limits(manifest)
-    assert step_parameters(manifest)["cert"]["delay_limits"] == _delay_limits(manifest)
+    limits = {"max_samples": 10000000, "max_memory": 100000000}
+    assert manifest.codegen_options["delay_limits"] == limits  # what the .dsp and certificate steps pass
+    assert step_parameters(manifest)["dsp"]["delay_limits"] == limits
+    assert step_parameters(manifest)["cert"]["delay_limits"] == limits
     (folder / "plugin.yaml").write_text(open(src).read() + "\ndelay_limits: {max_samples: 3000000000}\n")
     with pytest.raises(AdacError, match="delay_limits"):
         load_manifest(folder / "plugin.yaml")

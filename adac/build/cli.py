@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from ..common.errors import AdacError, exit_code_for_user_errors
-from ..common.fileio import read_json, write_json_atomic
+from ..common.fileio import read_json, read_text, write_json_atomic
 from .manifest import build_plan, inside_build_tree, load_manifest
 
 COMMANDS = {
@@ -222,14 +222,9 @@ def _source(path: Path):
     raise AdacError(f"{path}: expected a plugin.yaml or an IR .json")
 
 
-def _fractional(manifest) -> dict:
-    """The manifest's code-generation options, as the build's .dsp step passes them to the FAUST backend."""
-    options = {}
-    if manifest is not None and manifest.fractional_order:
-        options["fractional_order"] = manifest.fractional_order
-    if manifest is not None and getattr(manifest, "delay_limits", None):
-        options["delay_limits"] = manifest.delay_limits
-    return options
+def _codegen_options(manifest) -> dict:
+    """The manifest's code-generation options, as the build's .dsp and certificate steps pass them."""
+    return manifest.codegen_options if manifest is not None else {}
 
 
 def _verify(args) -> int:
@@ -241,7 +236,7 @@ def _verify(args) -> int:
     nfft = args.nfft or 1 << max(12, (4 * args.samples - 1).bit_length())
     while True:
         try:
-            report = verify(ir, n_samples=args.samples, precisions=precisions, nfft=nfft, **_fractional(manifest))
+            report = verify(ir, n_samples=args.samples, precisions=precisions, nfft=nfft, **_codegen_options(manifest))
             break
         except AdacError as exc:  # a long reverb: FLAMO's circular response needs a longer FFT
             if args.nfft or "has not decayed" not in str(exc) or nfft >= 1 << 24:
@@ -304,7 +299,7 @@ def _render(args) -> int:
 
     params = _parse_settings(args.settings)
     if args.input.suffix == ".dsp":
-        code, fs = args.input.read_text(encoding="utf-8"), None
+        code, fs = read_text(args.input, "FAUST file"), None
     else:
         ir, manifest = _source(args.input)
         if manifest is not None:
@@ -312,7 +307,7 @@ def _render(args) -> int:
         else:
             controls = {c.strip(): True for c in args.controls.split(",") if c.strip()}
         controls, params = _controls_at(controls, params)
-        code, fs = json_to_faust(ir, controls or None, **_fractional(manifest)), ir["fs"]
+        code, fs = json_to_faust(ir, controls or None, **_codegen_options(manifest)), ir["fs"]
     try:
         dry, rate = soundfile.read(str(args.wav_in), dtype="float64", always_2d=True)
     except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:

@@ -58,6 +58,13 @@ class Manifest:
         return self.path.parent
 
     @property
+    def codegen_options(self) -> dict:
+        """What the .dsp and certificate steps (and ``adac verify``/``render``) pass to the FAUST backend and
+        the certificate: only the options the manifest sets (``fractional_order``, ``delay_limits``)."""
+        options = {"fractional_order": self.fractional_order, "delay_limits": self.delay_limits}
+        return {key: value for key, value in options.items() if value}
+
+    @property
     def version(self) -> str:
         return self.identity["version"]
 

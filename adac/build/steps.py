@@ -18,7 +18,6 @@ from ..common.errors import StabilityError
 from ..common.fileio import read_text, write_json_atomic, write_text_atomic
 from ..frontend.flamo import flamo_to_json, load_model
 from ..ir import load_ir, save_ir
-from ..ir.fractional import DEFAULT_ORDER
 from .manifest import Manifest
 
 
@@ -29,19 +28,9 @@ def ir_step(manifest: Manifest, out: Path) -> Path:
     return save_ir(flamo_to_json(load_model(manifest), manifest.fs, name=manifest.display_name), out)
 
 
-def _fractional_order(manifest: Manifest) -> int:
-    return manifest.fractional_order or DEFAULT_ORDER
-
-
-def _delay_limits(manifest: Manifest) -> dict | None:
-    """The manifest's ``delay_limits`` override (None: adac's default bounds)."""
-    return getattr(manifest, "delay_limits", None) or None
-
-
 def dsp_step(manifest: Manifest, ir_path: Path, out: Path) -> Path:
     """IR + the manifest's controls -> FAUST ``.dsp``."""
-    code = json_to_faust(load_ir(ir_path), manifest.controls or None, fractional_order=_fractional_order(manifest),
-                         delay_limits=_delay_limits(manifest))
+    code = json_to_faust(load_ir(ir_path), manifest.controls or None, **manifest.codegen_options)
     return write_text_atomic(out, code)
 
 
@@ -56,8 +45,7 @@ def cert_step(manifest: Manifest, ir_path: Path, out: Path) -> Path:
     """IR -> stability certificate. Strict manifests refuse a model it does not certify: then the
     certificate is written to ``<Name>.cert.refused.json`` for reading, and the target is not written."""
     out = Path(out)
-    certificate = certify(load_ir(ir_path), manifest.controls or None, fractional_order=_fractional_order(manifest),
-                          delay_limits=_delay_limits(manifest))
+    certificate = certify(load_ir(ir_path), manifest.controls or None, **manifest.codegen_options)
     refused = refused_path(out)
     try:
         gate(certificate, strict=manifest.strict)
