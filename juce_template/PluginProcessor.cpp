@@ -16,9 +16,22 @@
 // * State: the parameters' plain values by ID, as XML (ADAC_STATE), restored by ID; unknown IDs are
 //   ignored and missing ones keep their current values, so a retrained model with new controls
 //   still loads old sessions.
+// * Sample rate (adacSampleRates, the manifest's sample_rate; docs/sample_rate.md), chosen in prepareToPlay,
+//   off the audio thread (a host may change its rate mid-session):
+//   - relowered: the class of the model lowered again for the host's rate (zero latency); a rate with no
+//     certified lowering is refused: the plugin passes its input through (bypass), says so in its editor
+//     and in JUCE's log.
+//   - resample: the model's class at its own rate; the host's audio goes through libsamplerate
+//     (SRC_SINC_BEST_QUALITY) to the model's rate and back, time-aligned converters behind a FIFO primed with
+//     the latency reported to the host (setLatencySamples; silence already through the converters). At the
+//     model's rate there is no resampler.
+//   Every buffer and converter is made in prepareToPlay: processBlock neither allocates nor locks.
 #include <juce_audio_processors/juce_audio_processors.h>
 #include <juce_audio_utils/juce_audio_utils.h>
 
+#include <samplerate.h>
+
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -82,9 +95,29 @@ struct MetadataCollector : public Meta {
     void declare(const char* key, const char* value) override { values[key] = value; }
 };
 
+// One libsamplerate converter (every channel interleaved), made off the audio thread.
+struct SrcDeleter {
+    void operator()(SRC_STATE* state) const { src_delete(state); }
+};
+using SrcState = std::unique_ptr<SRC_STATE, SrcDeleter>;
+
+SrcState makeConverter(int channels)
+{
+    int error = 0;
+    SrcState state(src_new(SRC_SINC_BEST_QUALITY, juce::jmax(1, channels), &error));
+    if (state == nullptr) juce::Logger::writeToLog(juce::String("adac: libsamplerate: ") + src_strerror(error));
+    return state;
+}
+
+// Output frames one libsamplerate converter holds back at ``ratio`` (output/input rate): half its filter,
+// 143 frames of the lower rate for SRC_SINC_BEST_QUALITY (340239 coefficients / 2381 per frame), so
+// 143 * max(1, ratio) output frames (measured: 143 at 0.5 and 0.919, 157 at 1.088, 288 at 2); 160 keeps a
+// margin for the fractional phase. Its output is time-aligned with its input: it only comes late.
+int heldBack(double ratio) { return (int) std::ceil(160.0 * juce::jmax(1.0, ratio)); }
+
 class AdacProcessor : public juce::AudioProcessor {
 public:
-    AdacProcessor() : AdacProcessor(adacCreateFaustDsp()) {}
+    AdacProcessor() : AdacProcessor(adacCreateFaustDsp(adacSampleRates.modelRate)) {}
 
     const juce::String getName() const override { return JucePlugin_Name; }
     bool acceptsMidi() const override { return false; }
@@ -97,7 +130,15 @@ public:
     const juce::String getProgramName(int) override { return "Default"; }
     void changeProgramName(int, const juce::String&) override {}
     bool hasEditor() const override { return true; }
-    juce::AudioProcessorEditor* createEditor() override { return new juce::GenericAudioProcessorEditor(*this); }
+    juce::AudioProcessorEditor* createEditor() override;
+
+    // What the plugin does at the host's rate, for the editor and the log (set in prepareToPlay).
+    juce::String rateStatus() const
+    {
+        const juce::SpinLock::ScopedLockType lock(statusLock);
+        return status;
+    }
+    bool isRefusingRate() const noexcept { return refused.load(); }
 
     bool isBusesLayoutSupported(const BusesLayout& layouts) const override
     {
@@ -106,29 +147,78 @@ public:
 
     void prepareToPlay(double sampleRate, int samplesPerBlock) override
     {
-        faust->init((int) std::lround(sampleRate));  // clears the state and resets the zones to their defaults...
-        pushParameters();                             // ...so the host's values go back in
+        const int hostRate = (int) std::lround(sampleRate);
+        const auto mode = adacSampleRates.mode;
+        int dspRate = hostRate;
+        refused = false;
+        juce::String message;
+        if (mode == AdacSampleRates::Mode::relowered) {
+            if (hostRate != faustRate) {
+                if (auto lowered = adacCreateFaustDsp(hostRate)) {
+                    useDsp(std::move(lowered));
+                    faustRate = hostRate;
+                }
+            }
+            refused = faustRate != hostRate;
+            message = refused ? "refused: no certified lowering of the model for " + juce::String(hostRate)
+                                    + " Hz (accepted: " + acceptedRates() + " Hz); the input passes through"
+                              : "the model lowered for " + juce::String(hostRate) + " Hz (zero latency)";
+        } else if (mode == AdacSampleRates::Mode::resample) {
+            dspRate = adacSampleRates.modelRate;
+            message = hostRate == dspRate ? "the model at its own rate, " + juce::String(dspRate) + " Hz"
+                                          : "the model at " + juce::String(dspRate) + " Hz, resampled from and to "
+                                                + juce::String(hostRate) + " Hz";
+        } else {
+            message = "the model's code at " + juce::String(hostRate) + " Hz";
+        }
+        faust->init(dspRate);  // clears the state and resets the zones to their defaults...
+        pushParameters();      // ...so the host's values go back in
         maxBlock = juce::jmax(1, samplesPerBlock);
-        scratchIn.setSize(juce::jmax(1, numInputs), maxBlock);
-        scratchOut.setSize(juce::jmax(1, numOutputs), maxBlock);
+        prepareResampling(hostRate, dspRate);
+        const int modelBlock = resampling ? (int) std::ceil(maxBlock * toModel) + 2 * heldBack(toModel) + 8 : maxBlock;
+        scratchIn.setSize(juce::jmax(1, numInputs), modelBlock);
+        scratchOut.setSize(juce::jmax(1, numOutputs), modelBlock);
         scratchIn.clear();
         scratchOut.clear();
         for (int c = 0; c < numInputs; ++c) inputs[(size_t) c] = scratchIn.getWritePointer(c);
         for (int c = 0; c < numOutputs; ++c) outputs[(size_t) c] = scratchOut.getWritePointer(c);
+        {
+            const juce::SpinLock::ScopedLockType lock(statusLock);
+            status = message;
+        }
+        juce::Logger::writeToLog(juce::String("adac: ") + JucePlugin_Name + ": " + message);
     }
 
     void releaseResources() override {}
 
-    void reset() override { faust->instanceClear(); }
+    void reset() override
+    {
+        faust->instanceClear();
+        if (resampling) {
+            src_reset(up.get());
+            src_reset(down.get());
+            primeConverters();
+        }
+    }
 
     using AudioProcessor::processBlock;  // the double-precision overload stays JUCE's (unsupported)
 
     void processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuffer&) override
     {
         juce::ScopedNoDenormals noDenormals;
-        pushParameters();
         const int total = buffer.getNumSamples();
         const int channels = buffer.getNumChannels();
+        if (refused.load()) {  // bypass: the input passes through, outputs without an input are silent
+            for (int c = juce::jmin(numInputs, numOutputs); c < channels; ++c) buffer.clear(c, 0, total);
+            return;
+        }
+        pushParameters();
+        if (resampling) {
+            for (int start = 0; start < total; start += maxBlock)
+                processResampled(buffer, start, juce::jmin(maxBlock, total - start));
+            for (int c = numOutputs; c < channels; ++c) buffer.clear(c, 0, total);
+            return;
+        }
         for (int start = 0; start < total; start += maxBlock) {
             const int len = juce::jmin(maxBlock, total - start);
             // FAUST does not compute in place: inputs are copied out first
@@ -179,7 +269,8 @@ private:
     explicit AdacProcessor(std::unique_ptr<dsp> instance)
         : AudioProcessor(layoutFor(*instance)), faust(std::move(instance)),
           numInputs(faust->getNumInputs()), numOutputs(faust->getNumOutputs()),
-          inputs((size_t) numInputs, nullptr), outputs((size_t) numOutputs, nullptr)
+          inputs((size_t) numInputs, nullptr), outputs((size_t) numOutputs, nullptr),
+          faustRate(adacSampleRates.modelRate)
     {
         MetadataCollector meta;
         faust->metadata(&meta);
@@ -218,7 +309,7 @@ private:
             bindings.push_back({p, c.zone});
         }
         // a usable state even if a host processes before prepareToPlay
-        prepareToPlay(44100.0, 512);
+        prepareToPlay(adacSampleRates.modelRate > 0 ? (double) adacSampleRates.modelRate : 44100.0, 512);
     }
 
     static BusesProperties layoutFor(dsp& d)
@@ -229,6 +320,123 @@ private:
         if (d.getNumOutputs() > 0)
             buses = buses.withOutput("Output", juce::AudioChannelSet::canonicalChannelSet(d.getNumOutputs()), true);
         return buses;
+    }
+
+    static juce::String acceptedRates()
+    {
+        juce::StringArray rates;
+        for (int i = 0; i < adacSampleRates.count; ++i) rates.add(juce::String(adacSampleRates.rates[i]));
+        return rates.joinIntoString(", ");
+    }
+
+    // Another rate's class in place of the current one: the parameters keep their values, bound to its zones
+    // (every lowering of a model has the same controls, in the same order).
+    void useDsp(std::unique_ptr<dsp> next)
+    {
+        ControlCollector collector;
+        next->buildUserInterface(&collector);
+        jassert(collector.controls.size() == bindings.size());
+        for (size_t i = 0; i < bindings.size() && i < collector.controls.size(); ++i)
+            bindings[i].zone = collector.controls[i].zone;
+        faust = std::move(next);
+    }
+
+    // Converters, FIFO and interleaved buffers for a host rate other than the model's (none at its rate).
+    void prepareResampling(int hostRate, int dspRate)
+    {
+        resampling = adacSampleRates.mode == AdacSampleRates::Mode::resample && hostRate != dspRate;
+        latency = 0;
+        if (resampling) {
+            toModel = (double) dspRate / hostRate;
+            up = makeConverter(numInputs);
+            down = makeConverter(numOutputs);
+            resampling = up != nullptr && down != nullptr;
+            latency = (int) std::ceil(heldBack(toModel) / toModel) + heldBack(1.0 / toModel) + 4;
+            const int modelFrames = (int) std::ceil(maxBlock * toModel) + 2 * heldBack(toModel) + 8;
+            hostIn.assign((size_t) (maxBlock * juce::jmax(1, numInputs)), 0.0f);
+            modelIn.assign((size_t) (modelFrames * juce::jmax(1, numInputs)), 0.0f);
+            modelOut.assign((size_t) (modelFrames * juce::jmax(1, numOutputs)), 0.0f);
+            fifoFrames = latency + maxBlock + (int) std::ceil(modelFrames / toModel) + 2 * heldBack(1.0 / toModel) + 8;
+            fifo.assign((size_t) (fifoFrames * juce::jmax(1, numOutputs)), 0.0f);
+            primeConverters();
+        } else {
+            up.reset();
+            down.reset();
+        }
+        setLatencySamples(resampling ? latency : 0);
+    }
+
+    // The latency the host is told, as silence already through the converters: a converter's first frames
+    // after src_new/src_reset are placed a fraction of a frame off (measured: 2 % of the peak at 0.3 x Nyquist
+    // for an impulse on the first frame, none after 100 frames of silence). The model's part of that silence
+    // is silence (its state is clear), so only the converters run.
+    void primeConverters() noexcept
+    {
+        const int ins = juce::jmax(1, numInputs), outs = juce::jmax(1, numOutputs);
+        std::fill(hostIn.begin(), hostIn.end(), 0.0f);
+        std::fill(modelOut.begin(), modelOut.end(), 0.0f);
+        fifoStart = 0;
+        fifoCount = 0;
+        for (int done = 0; done < latency; done += maxBlock) {
+            SRC_DATA toDsp{};
+            toDsp.data_in = hostIn.data();
+            toDsp.input_frames = juce::jmin(maxBlock, latency - done);
+            toDsp.data_out = modelIn.data();
+            toDsp.output_frames = (long) (modelIn.size() / (size_t) ins);
+            toDsp.src_ratio = toModel;
+            src_process(up.get(), &toDsp);
+            SRC_DATA toHost{};
+            toHost.data_in = modelOut.data();
+            toHost.input_frames = toDsp.output_frames_gen;
+            toHost.data_out = fifo.data() + (size_t) fifoCount * outs;
+            toHost.output_frames = fifoFrames - fifoCount;
+            toHost.src_ratio = 1.0 / toModel;
+            src_process(down.get(), &toHost);
+            fifoCount += (int) toHost.output_frames_gen;
+        }
+    }
+
+    // One chunk (at most maxBlock frames) through host rate -> model rate -> host rate.
+    void processResampled(juce::AudioBuffer<float>& buffer, int start, int len) noexcept
+    {
+        const int ins = juce::jmax(1, numInputs), outs = juce::jmax(1, numOutputs);
+        const int channels = buffer.getNumChannels();
+        for (int i = 0; i < len; ++i)
+            for (int c = 0; c < numInputs; ++c)
+                hostIn[(size_t) (i * ins + c)] = c < channels ? buffer.getSample(c, start + i) : 0.0f;
+        SRC_DATA toDsp{};
+        toDsp.data_in = hostIn.data();
+        toDsp.input_frames = len;
+        toDsp.data_out = modelIn.data();
+        toDsp.output_frames = (long) (modelIn.size() / (size_t) ins);
+        toDsp.src_ratio = toModel;
+        src_process(up.get(), &toDsp);
+        const int frames = (int) toDsp.output_frames_gen;
+        for (int c = 0; c < numInputs; ++c)
+            for (int i = 0; i < frames; ++i) inputs[(size_t) c][i] = modelIn[(size_t) (i * ins + c)];
+        if (frames > 0) faust->compute(frames, inputs.data(), outputs.data());
+        for (int c = 0; c < numOutputs; ++c)
+            for (int i = 0; i < frames; ++i) modelOut[(size_t) (i * outs + c)] = outputs[(size_t) c][i];
+        // the FIFO is linearised before each write (the host frames read last time are dropped)
+        if (fifoStart > 0) {
+            std::copy(fifo.begin() + (long) fifoStart * outs, fifo.begin() + (long) (fifoStart + fifoCount) * outs, fifo.begin());
+            fifoStart = 0;
+        }
+        SRC_DATA toHost{};
+        toHost.data_in = modelOut.data();
+        toHost.input_frames = frames;
+        toHost.data_out = fifo.data() + (size_t) fifoCount * outs;
+        toHost.output_frames = fifoFrames - fifoCount;
+        toHost.src_ratio = 1.0 / toModel;
+        src_process(down.get(), &toHost);
+        fifoCount += (int) toHost.output_frames_gen;
+        const int ready = juce::jmin(len, fifoCount);
+        for (int c = 0; c < juce::jmin(numOutputs, channels); ++c) {
+            for (int i = 0; i < ready; ++i) buffer.setSample(c, start + i, fifo[(size_t) ((fifoStart + i) * outs + c)]);
+            for (int i = ready; i < len; ++i) buffer.setSample(c, start + i, 0.0f);  // never: the latency covers it
+        }
+        fifoStart += ready;
+        fifoCount -= ready;
     }
 
     void pushParameters() noexcept
@@ -244,9 +452,54 @@ private:
     int maxBlock = 1;
     juce::AudioBuffer<float> scratchIn, scratchOut;
     std::vector<FAUSTFLOAT*> inputs, outputs;
+    int faustRate;  // the rate the current class is lowered for (relowered mode)
+    std::atomic<bool> refused{false};
+    mutable juce::SpinLock statusLock;
+    juce::String status;
+    // resample mode
+    bool resampling = false;
+    double toModel = 1.0;  // model rate / host rate
+    SrcState up, down;
+    std::vector<float> hostIn, modelIn, modelOut, fifo;
+    int fifoFrames = 0, fifoStart = 0, fifoCount = 0, latency = 0;
 
     JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(AdacProcessor)
 };
+
+// The generic parameter editor under a line that says how the plugin follows the host's rate.
+class AdacEditor : public juce::AudioProcessorEditor, private juce::Timer {
+public:
+    explicit AdacEditor(AdacProcessor& p) : AudioProcessorEditor(p), processor(p), parameters(p)
+    {
+        addAndMakeVisible(rateLabel);
+        addAndMakeVisible(parameters);
+        refresh();
+        setSize(juce::jmax(400, parameters.getWidth()), parameters.getHeight() + labelHeight);
+        startTimerHz(4);
+    }
+
+    void resized() override
+    {
+        auto area = getLocalBounds();
+        rateLabel.setBounds(area.removeFromTop(labelHeight).reduced(6, 2));
+        parameters.setBounds(area);
+    }
+
+private:
+    static constexpr int labelHeight = 28;
+    AdacProcessor& processor;
+    juce::GenericAudioProcessorEditor parameters;
+    juce::Label rateLabel;
+
+    void refresh()
+    {
+        rateLabel.setText(processor.rateStatus(), juce::dontSendNotification);
+        rateLabel.setColour(juce::Label::textColourId, processor.isRefusingRate() ? juce::Colours::orange : juce::Colours::lightgrey);
+    }
+    void timerCallback() override { refresh(); }
+};
+
+juce::AudioProcessorEditor* AdacProcessor::createEditor() { return new AdacEditor(*this); }
 
 }  // namespace
 

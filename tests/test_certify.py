@@ -176,7 +176,7 @@ def test_resonance_narrower_than_the_certificate_grid(mechanism, monkeypatch):
     if mechanism == "pole angles only":
         monkeypatch.setattr(certify_module, "REFINED_PEAKS", 0)
     if mechanism == "refinement only":
-        monkeypatch.setattr(certify_module, "_grid", lambda ir, real: uniform)
+        monkeypatch.setattr(certify_module, "frequency_grid", lambda ir, real: uniform)
     cert = certify(ir)
     assert cert["verdict"] == "not-certified" and cert["loops"][0]["max_bound"] > 1.005, mechanism
 

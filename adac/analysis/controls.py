@@ -214,6 +214,16 @@ def _lossless_rt60(spec: dict, ir: dict, lossless: list[str]) -> dict:
     return c
 
 
+def rate_controls(controls: dict | None, ir: dict, fractional_order: int = DEFAULT_ORDER) -> dict | None:
+    """The controls of the model ``ir`` lowered again for another rate (:mod:`adac.ir.rate`): the model's own
+    ranges and defaults, so that every rate's sliders are the same and seconds and milliseconds keep their meaning."""
+    if not controls:
+        return None
+    keep = ("default", "min", "max", "law")
+    return {name: {k: v for k, v in c.items() if k in keep}
+            for name, c in normalise_controls(controls, ir, fractional_order).items()}
+
+
 def loop_gamma_range(normalised: dict, ir: dict) -> tuple[float, dict | None]:
     """Largest per-sample loop factor over the sliders' ranges, and what the certificate covers."""
     covered = {name: dict(v) for name, v in normalised.items()} or None

@@ -11,7 +11,8 @@ names the file, the line PyYAML gives for the field, and the field's JSON pointe
 Fields (see docs/build.md): ``name``, ``display_name``, ``identity`` (manufacturer,
 manufacturer_code, plugin_code, version, bundle_id), ``model`` (factory, checkpoint,
 allow_pickle), ``fs``, ``controls`` (rt60, dry_wet, pre_delay), ``strict``, ``formats``,
-``faust_options``, ``fractional_order``, ``output``, ``release``.
+``faust_options``, ``fractional_order``, ``output``, ``release``, ``sample_rate`` (``mode``: relowered or
+resample, ``rates``: the host rates accepted; docs/sample_rate.md).
 
 This module imports no torch or FLAMO: checking a manifest is fast.
 """
@@ -29,6 +30,8 @@ from ..common.errors import SchemaError
 from ..common.schema import pointer, validator
 
 DEFAULT_FORMATS = ("VST3", "LV2", "Standalone")
+DEFAULT_SAMPLE_RATE_MODE = "relowered"  # zero latency, and the targets met: docs/sample_rate.md
+DEFAULT_RATES = (44100, 48000, 88200, 96000)
 CONTROL_UNITS = {"rt60": "s", "dry_wet": "", "pre_delay": "ms"}
 
 
@@ -52,6 +55,8 @@ class Manifest:
     output: str | None = None
     release: bool = False
     delay_limits: dict | None = None  # {max_samples, max_memory}: raises adac.ir.document's delay bounds
+    sample_rate_mode: str = DEFAULT_SAMPLE_RATE_MODE
+    rates: tuple = DEFAULT_RATES  # the host rates accepted, ascending, the model's fs among them
 
     @property
     def folder(self) -> Path:
@@ -63,6 +68,16 @@ class Manifest:
         the certificate: only the options the manifest sets (``fractional_order``, ``delay_limits``)."""
         options = {"fractional_order": self.fractional_order, "delay_limits": self.delay_limits}
         return {key: value for key, value in options.items() if value}
+
+    @property
+    def sample_rate(self) -> dict:
+        """How the plugin follows the host's rate, as the JUCE backend takes it: ``{"mode", "rates", "fs"}``."""
+        return {"mode": self.sample_rate_mode, "rates": list(self.rates), "fs": self.fs}
+
+    @property
+    def lowered_rates(self) -> tuple:
+        """The rates the model is lowered again for (relowered mode; none when the plugin resamples)."""
+        return self.rates if self.sample_rate_mode == "relowered" else ()
 
     @property
     def version(self) -> str:
@@ -283,6 +298,8 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         output=document.get("output"),
         release=bool(document.get("release", False)),
         delay_limits=dict(document["delay_limits"]) if document.get("delay_limits") else None,
+        sample_rate_mode=(document.get("sample_rate") or {}).get("mode", DEFAULT_SAMPLE_RATE_MODE),
+        rates=tuple(sorted(set((document.get("sample_rate") or {}).get("rates", DEFAULT_RATES)) | {int(document["fs"])})),
     )
 
 
@@ -293,11 +310,12 @@ def step_parameters(m: Manifest) -> dict[str, dict]:
     so a change rebuilds that step and what follows it, nothing before it."""
     return {
         "ir": {"fs": m.fs, "factory": m.factory, "allow_pickle": m.allow_pickle, "name": m.display_name},
-        "dsp": {"controls": m.controls, "fractional_order": m.fractional_order, "delay_limits": m.delay_limits},
+        "dsp": {"controls": m.controls, "fractional_order": m.fractional_order, "delay_limits": m.delay_limits,
+                "lowered_rates": list(m.lowered_rates)},
         "cert": {"controls": m.controls, "strict": m.strict, "fractional_order": m.fractional_order,
-                 "delay_limits": m.delay_limits},
+                 "delay_limits": m.delay_limits, "lowered_rates": list(m.lowered_rates)},
         "juce": {"name": m.name, "display_name": m.display_name, "identity": m.identity,
-                 "formats": list(m.formats), "faust_options": list(m.faust_options)},
+                 "formats": list(m.formats), "faust_options": list(m.faust_options), "sample_rate": m.sample_rate},
         "plugin": {"name": m.name, "version": m.version, "formats": list(m.formats)},
     }
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..backends.faust import json_to_faust
 from ..backends.juce import build_plugin, copy_bundles, export_juce
-from ..certificate import certify, gate
+from ..certificate import certify_rates, gate
 from ..common.errors import StabilityError
 from ..common.fileio import read_text, write_json_atomic, write_text_atomic
 from ..frontend.flamo import flamo_to_json, load_model
@@ -29,8 +29,10 @@ def ir_step(manifest: Manifest, out: Path) -> Path:
 
 
 def dsp_step(manifest: Manifest, ir_path: Path, out: Path) -> Path:
-    """IR + the manifest's controls -> FAUST ``.dsp``."""
-    code = json_to_faust(load_ir(ir_path), manifest.controls or None, **manifest.codegen_options)
+    """IR + the manifest's controls -> FAUST ``.dsp`` (in relowered mode with the model lowered for every
+    rate of ``sample_rate.rates``, :func:`adac.backends.faust.rate_process`)."""
+    code = json_to_faust(load_ir(ir_path), manifest.controls or None, rates=manifest.lowered_rates,
+                         **manifest.codegen_options)
     return write_text_atomic(out, code)
 
 
@@ -42,10 +44,11 @@ def refused_path(out: Path) -> Path:
 
 
 def cert_step(manifest: Manifest, ir_path: Path, out: Path) -> Path:
-    """IR -> stability certificate. Strict manifests refuse a model it does not certify: then the
+    """IR -> stability certificate (with one per lowered rate). Strict manifests refuse a model it does not certify: then the
     certificate is written to ``<Name>.cert.refused.json`` for reading, and the target is not written."""
     out = Path(out)
-    certificate = certify(load_ir(ir_path), manifest.controls or None, **manifest.codegen_options)
+    certificate = certify_rates(load_ir(ir_path), manifest.controls or None, manifest.lowered_rates,
+                                **manifest.codegen_options)
     refused = refused_path(out)
     try:
         gate(certificate, strict=manifest.strict)
@@ -63,7 +66,8 @@ def juce_step(manifest: Manifest, dsp_path: Path, out: Path) -> Path:
     return export_juce(read_text(dsp_path, "FAUST file"), out, name=manifest.name, display_name=manifest.display_name,
                        manufacturer=identity["manufacturer"], manufacturer_code=identity["manufacturer_code"],
                        plugin_code=identity["plugin_code"], version=identity["version"], formats=manifest.formats,
-                       bundle_id=identity.get("bundle_id"), faust_flags=manifest.faust_options)
+                       bundle_id=identity.get("bundle_id"), faust_flags=manifest.faust_options,
+                       sample_rate=manifest.sample_rate)
 
 
 def plugin_step(manifest: Manifest, project_dir: Path, listing_path: Path, *, juce_build: Path | None = None,

@@ -4,6 +4,6 @@
 does not certify. See :mod:`adac.certificate.stability` and docs/certificate.md.
 """
 from .bounds import BOUNDS, bound
-from .stability import StabilityWarning, certify, explain, gate, write_certificate
+from .stability import StabilityWarning, certify, certify_rates, explain, gate, write_certificate
 
-__all__ = ["BOUNDS", "bound", "StabilityWarning", "certify", "explain", "gate", "write_certificate"]
+__all__ = ["BOUNDS", "bound", "StabilityWarning", "certify", "certify_rates", "explain", "gate", "write_certificate"]

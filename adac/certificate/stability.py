@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ..analysis.controls import loop_gamma_range, normalise_controls
+from ..analysis.controls import loop_gamma_range, normalise_controls, rate_controls
 from ..analysis.response import Realisation, diagonal_response
 from ..common.errors import StabilityError
 from ..common.fileio import write_json_atomic
@@ -43,6 +43,7 @@ from ..ir import diagonal_kinds, iter_nodes, validate_ir
 from ..ir.fractional import DEFAULT_ORDER
 from ..ir.document import check_delay_limits
 from ..ir.passes import check_loops_realisable, fold_gains
+from ..ir.rate import relower
 from ..ir.sections import emitted_section
 from .bounds import bound
 
@@ -77,7 +78,9 @@ def _unstable_sections(graph: dict, real: Realisation) -> list[dict]:
     return unstable
 
 
-def _grid(ir: dict, real: Realisation) -> np.ndarray:
+def frequency_grid(ir: dict, real: Realisation) -> np.ndarray:
+    """The angular frequencies (rad/sample, 0..pi) a certificate evaluates its loops on: a uniform grid plus
+    every section pole's angle and points beside it."""
     points = [np.linspace(0.0, math.pi, UNIFORM_POINTS)]
     for node, _ in iter_nodes(ir["graph"]):
         if node["kind"] == "sos":
@@ -123,10 +126,19 @@ def _group_bound(group: list[dict], w: np.ndarray, real: Realisation) -> np.ndar
     return np.abs(product).max(axis=1)
 
 
-def _refine(loop_bound, grid: np.ndarray, values: np.ndarray) -> tuple[float, float, int]:
-    """Largest value of ``loop_bound``: every local maximum of the grid (the highest REFINED_PEAKS of them)
-    is refined with a bounded scalar maximiser on the bracket between its two neighbours, so a resonance
-    that peaks between grid points is found (the grid holds every pole angle too)."""
+def loop_bound(loop: dict, w: np.ndarray, real: Realisation) -> np.ndarray:
+    """The small-gain bound of the ``recursion`` node ``loop`` at angular frequencies ``w`` (shape ``(len(w),)``):
+    the product of its groups' spectral norms (:func:`_groups`)."""
+    total = np.ones(len(w))
+    for group in _groups(loop):
+        total = total * _group_bound(group, w, real)
+    return total
+
+
+def _refine(bound_at, grid: np.ndarray, values: np.ndarray) -> tuple[float, float, int]:
+    """Largest value of ``bound_at`` (a function of angular frequencies): every local maximum of the grid (the
+    highest REFINED_PEAKS of them) is refined with a bounded scalar maximiser on the bracket between its two
+    neighbours, so a resonance that peaks between grid points is found (the grid holds every pole angle too)."""
     if np.ptp(values) <= 1e-12 * max(float(values.max()), 1e-300):
         return 0.0, float(values.max()), 0  # frequency independent (delays, gains, matrices): nothing to refine
     interior = np.arange(1, len(grid) - 1)
@@ -144,7 +156,7 @@ def _refine(loop_bound, grid: np.ndarray, values: np.ndarray) -> tuple[float, fl
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = minimize_scalar(lambda x: -float(loop_bound(np.array([x]))[0]), bounds=(lo, hi), method="bounded",
+            res = minimize_scalar(lambda x: -float(bound_at(np.array([x]))[0]), bounds=(lo, hi), method="bounded",
                                   options={"xatol": 1e-12})
         if -res.fun > best:
             best, best_w = float(-res.fun), float(res.x)
@@ -157,14 +169,7 @@ def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> di
     merged per channel before the product of spectral norms is taken."""
     groups = _groups(node)
     tolerance = LOSSLESS_TOLERANCE[real.dtype]
-
-    def loop_bound(w):
-        total = np.ones(len(w))
-        for group in groups:
-            total = total * _group_bound(group, w, real)
-        return total
-
-    values = loop_bound(grid)
+    values = loop_bound(node, grid, real)
     elements = []
     lossless = True
     for group in groups:
@@ -191,7 +196,7 @@ def _loop_report(node: dict, grid: np.ndarray, real: Realisation, fs: int) -> di
                       reason=f"{inner} cannot be bounded: a nested loop whose own bound is not below one, "
                              f"or a constant beyond {np.dtype(real.dtype).name}'s range")
         return report, 0
-    best_w, best, refined = _refine(loop_bound, grid, values)
+    best_w, best, refined = _refine(lambda w: loop_bound(node, w, real), grid, values)
     if best < 1 - (tolerance if lossless else 0.0):
         verdict = "certified-stable"
     elif lossless and abs(best - 1) <= tolerance:
@@ -225,7 +230,7 @@ def certify(ir: dict, controls: dict | None = None, *, precision: str = "float32
     real = Realisation(dtype=np.float32 if precision == "float32" else np.float64,
                        fractional_order=fractional_order, loop_gamma=gamma)
     ir = dict(ir, graph=fold_gains(ir["graph"]))  # the graph as emitted
-    grid = _grid(ir, real)
+    grid = frequency_grid(ir, real)
     unstable = _unstable_sections(ir["graph"], real)
     loops, refined = [], 0
     for node, _ in iter_nodes(ir["graph"]):
@@ -257,6 +262,21 @@ def certify(ir: dict, controls: dict | None = None, *, precision: str = "float32
         "unstable_sections": unstable,
     }
     check_schema(certificate, "cert.schema.json", source="certificate")
+    return certificate
+
+
+def certify_rates(ir: dict, controls: dict | None = None, rates=(), *, fractional_order: int = DEFAULT_ORDER,
+                  **options) -> dict:
+    """:func:`certify` at the model's rate, and under ``rates`` (``{"<Hz>": certificate}``) the certificate of its
+    lowering (:func:`adac.ir.rate.relower`, with :func:`adac.analysis.controls.rate_controls`) for each other
+    rate in ``rates``: the plugin accepts a host rate only with a certified lowering (:func:`gate` checks them all)."""
+    certificate = certify(ir, controls, fractional_order=fractional_order, **options)
+    lowered = {str(rate): certify(relower(ir, rate), rate_controls(controls, ir, fractional_order),
+                                  fractional_order=fractional_order, **options)
+               for rate in sorted({int(r) for r in rates} - {ir["fs"]})}
+    if lowered:
+        certificate["rates"] = lowered
+        check_schema(certificate, "cert.schema.json", source="certificate")
     return certificate
 
 
@@ -295,8 +315,14 @@ def gate(certificate: dict, strict: bool = True) -> None:
     message gives the verdict, the loop path and the margin) unless ``strict`` is
     False, which warns instead. ``marginally-stable`` (a lossless loop: it neither
     grows nor decays, exactly what a lossless prototype is meant to do) passes
-    with a StabilityWarning. ``certified-stable`` passes silently.
+    with a StabilityWarning. ``certified-stable`` passes silently. The certificates of the model's lowerings
+    for other rates (``rates``, :func:`certify_rates`) pass the same gate.
     """
+    for rate, lowered in certificate.get("rates", {}).items():
+        try:
+            gate(lowered, strict)
+        except StabilityError as exc:
+            raise StabilityError(f"at {rate} Hz (the model lowered for the host's rate): {exc}") from None
     verdict = certificate["verdict"]
     if verdict == "certified-stable":
         return
