@@ -9,8 +9,58 @@
 # the first inclusion defines the target, later ones reuse it.
 include_guard(GLOBAL)
 
+# JUCE's modules, made real-time safe on the VST3 audio path (patches/juce-7.0.5-realtime.patch, each hunk
+# says why): at configure time the installed modules (${JUCE_MODULES_DIR}, read-only) are copied into the
+# build tree and patched there, then every module target JUCE's config declared (module libraries, per-format
+# plugin wrappers, SDK header targets) is pointed at the copy. The copy is redone when the patch or the
+# installed JUCE changes; a patch that does not apply stops the configure (no silent fallback).
+function(adac_use_patched_juce_modules patch_file)
+    if(NOT JUCE_VERSION VERSION_EQUAL 7.0.5)
+        message(FATAL_ERROR "adac: ${patch_file} is for JUCE 7.0.5; found JUCE ${JUCE_VERSION} at ${JUCE_MODULES_DIR}")
+    endif()
+    if(NOT EXISTS "${patch_file}")
+        message(FATAL_ERROR "adac: ${patch_file} is missing (it is written beside AdacJuceModules.cmake)")
+    endif()
+    find_program(ADAC_PATCH patch REQUIRED)
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${patch_file}")
+    set(patched "${CMAKE_BINARY_DIR}/juce-modules-patched")
+    file(SHA256 "${patch_file}" patch_hash)
+    set(stamp "${JUCE_MODULES_DIR} ${patch_hash}")
+    if(EXISTS "${patched}.stamp")
+        file(READ "${patched}.stamp" old_stamp)
+    endif()
+    if(NOT old_stamp STREQUAL stamp)
+        file(REMOVE_RECURSE "${patched}" "${patched}.tmp")
+        file(COPY "${JUCE_MODULES_DIR}/" DESTINATION "${patched}.tmp")
+        execute_process(COMMAND "${ADAC_PATCH}" -p1 --batch --forward --quiet -i "${patch_file}"
+                        WORKING_DIRECTORY "${patched}.tmp" RESULT_VARIABLE failed OUTPUT_VARIABLE out ERROR_VARIABLE out)
+        if(failed)
+            message(FATAL_ERROR "adac: ${patch_file} does not apply to ${JUCE_MODULES_DIR}:\n${out}")
+        endif()
+        file(RENAME "${patched}.tmp" "${patched}")
+        file(WRITE "${patched}.stamp" "${stamp}")
+    endif()
+    get_target_property(juce_dir juce_core SOURCE_DIR)
+    get_directory_property(juce_targets DIRECTORY "${juce_dir}" BUILDSYSTEM_TARGETS)
+    foreach(target IN LISTS juce_targets)
+        get_target_property(type ${target} TYPE)
+        if(NOT type STREQUAL "INTERFACE_LIBRARY" OR NOT target MATCHES "^juce_")
+            continue()
+        endif()
+        foreach(property INTERFACE_SOURCES INTERFACE_INCLUDE_DIRECTORIES
+                         INTERFACE_JUCE_MODULE_PATH INTERFACE_JUCE_MODULE_SOURCES INTERFACE_JUCE_MODULE_HEADERS)
+            get_target_property(value ${target} ${property})
+            if(value)
+                string(REPLACE "${JUCE_MODULES_DIR}" "${patched}" value "${value}")
+                set_target_properties(${target} PROPERTIES ${property} "${value}")
+            endif()
+        endforeach()
+    endforeach()
+endfunction()
+
 if(NOT COMMAND juce_add_plugin)
     find_package(JUCE CONFIG REQUIRED)
+    adac_use_patched_juce_modules("${CMAKE_CURRENT_LIST_DIR}/patches/juce-7.0.5-realtime.patch")
 endif()
 
 # Settings that change JUCE's headers: they must be identical for the library and every plugin.

@@ -13,6 +13,9 @@
 // A float literal (one with a '.' or an exponent; integers are never lifted) is lifted unless it
 // is inside a string or comment, inside the arguments of a UI primitive (hslider, nentry, ...), of
 // a delay `@(...)`, of a table or waveform, or of an iteration construct (par, seq, sum, prod).
+// A lifted constant of a definition the program's `process` never reaches (e.g. the other-rate
+// lowerings `adac_process_<rate>` of a built .dsp) has no control in the compiled DSP: FAUST drops
+// the widgets of unused code. It still belongs to the skeleton and to the values; nothing plays it.
 #pragma once
 
 #include <string>

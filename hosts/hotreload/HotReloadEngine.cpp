@@ -3,9 +3,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-
+#include <cctype>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "ConstantLifter.h"
@@ -13,51 +18,159 @@
 #include "faust/dsp/interpreter-dsp.h"
 #include "faust/dsp/llvm-dsp.h"
 #include "faust/gui/MapUI.h"
+#include "faust/gui/meta.h"
 
 namespace adac {
 
-struct HotReloadEngine::Instance {
-    dsp_factory* factory = nullptr;
-    bool interpreter = true;
-    std::unique_ptr<dsp> instance;
-    MapUI ui;
-    std::map<std::string, FAUSTFLOAT*> params;  // address as the plain (unlifted) program has it -> zone
-    std::vector<FAUSTFLOAT*> constants;        // zones of the lifted constants, by index
-    std::string skeleton;
-    bool lifted = false;
-    ~Instance()
+namespace {
+
+// libfaust's compiler and its factory tables are not re-entrant: every call that creates or deletes
+// a factory or an instance holds this (any engine, any thread; never the audio thread). Recursive:
+// the watcher frees its graveyard holding it, and each destructor takes it again.
+std::recursive_mutex compilerMutex;
+
+long long nowMicros()
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string jsonString(const std::string& text)
+{
+    std::string out = "\"";
+    for (unsigned char c : text) {
+        if (c == '"' || c == '\\') { out += '\\'; out += (char) c; }
+        else if (c == '\n') out += "\\n";
+        else if (c < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
+        else out += (char) c;
+    }
+    return out + "\"";
+}
+
+// `declare tail_seconds "T";` of a DSP (the plugin's tail), 10 s when absent or not a number >= 0
+struct TailMeta : public Meta {
+    double seconds = 10.0;
+    void declare(const char* key, const char* value) override
     {
-        instance.reset();
-        if (factory) {
-            if (interpreter) deleteInterpreterDSPFactory(static_cast<interpreter_dsp_factory*>(factory));
-            else deleteDSPFactory(static_cast<llvm_dsp_factory*>(factory));
+        if (key && value && std::strcmp(key, "tail_seconds") == 0) {
+            const double t = std::atof(value);
+            if (std::isfinite(t) && t >= 0.0) seconds = t;
         }
     }
+};
 
-    // Sort the zones into parameters and lifted constants. The hidden group of the constants can add
-    // a top-level group to the UI: when the program's own widgets all live in one group G, its
-    // addresses are /G/... but the lifted program's are /<name>/G/...; strip that extra level.
-    bool indexZones(size_t nConstants)
+constexpr const char* kTagMark = "// adac-publish";
+
+}  // namespace
+
+struct HotReloadEngine::Factory {
+    dsp_factory* factory = nullptr;
+    bool llvm = false;
+    ~Factory()
+    {
+        std::lock_guard<std::recursive_mutex> lock(compilerMutex);
+        if (llvm) deleteDSPFactory(static_cast<llvm_dsp_factory*>(factory));
+        else deleteInterpreterDSPFactory(static_cast<interpreter_dsp_factory*>(factory));
+    }
+    static std::shared_ptr<Factory> compile(const std::string& code, bool llvm, int optLevel, std::string& error)
+    {
+        const char* argv[] = {"-I", "/usr/share/faust"};
+        std::lock_guard<std::recursive_mutex> lock(compilerMutex);
+        dsp_factory* made = llvm ? static_cast<dsp_factory*>(createDSPFactoryFromString("adac", code, 2, argv, "", error, optLevel))
+                                 : static_cast<dsp_factory*>(createInterpreterDSPFactoryFromString("adac", code, 2, argv, error));
+        if (!made) {
+            if (error.empty()) error = "compilation failed";
+            return nullptr;
+        }
+        auto out = std::make_shared<Factory>();
+        out->factory = made;
+        out->llvm = llvm;
+        return out;
+    }
+    dsp* create()
+    {
+        std::lock_guard<std::recursive_mutex> lock(compilerMutex);
+        if (llvm) return static_cast<llvm_dsp_factory*>(factory)->createDSPInstance();
+        return static_cast<interpreter_dsp_factory*>(factory)->createDSPInstance();
+    }
+};
+
+// One compiled program text: the lifted code (when it compiled) or the plain code. Every history
+// entry of the same skeleton shares it; it owns its factories (interpreter and/or LLVM).
+struct HotReloadEngine::Structure {
+    std::string skeleton;  // of the lifted code; "" when plain
+    std::string code;      // the text compiled
+    bool lifted = false;
+    size_t constants = 0;
+    std::shared_ptr<Factory> interpreter, llvm;
+    bool llvmQueued = false, llvmFailed = false;  // Tiered: watcher thread only
+};
+
+struct HotReloadEngine::Entry {
+    HistoryEntry info;
+    std::shared_ptr<Structure> structure;
+    std::vector<double> values;  // the lifted constants of this publish
+};
+
+struct HotReloadEngine::Job {
+    std::weak_ptr<Structure> structure;
+    std::string code;
+    std::shared_ptr<Factory> result;
+    std::string error;
+};
+
+// A playable DSP: an instance of a structure's factory with its constants and parameter bindings,
+// or (no dsp) the bypass. Built and freed by the watcher only; computed by the audio thread.
+struct HotReloadEngine::Instance {
+    std::shared_ptr<Structure> structure;
+    std::shared_ptr<Factory> factory;
+    std::unique_ptr<dsp> faust;  // null: the bypass (dry input to the outputs)
+    bool llvm = false;
+    int inputs = 0, outputs = 0;
+    double tail = 10.0;
+    std::vector<FAUSTFLOAT*> constants;  // zones of the lifted constants, by index (null: unused by the program)
+    std::vector<double> values;          // what they hold
+    std::vector<std::pair<int, FAUSTFLOAT*>> bindings;  // parameter slot -> zone
+    std::map<std::string, FAUSTFLOAT*> params;          // address as the plain program has it -> zone
+    ~Instance()
+    {
+        std::lock_guard<std::recursive_mutex> lock(compilerMutex);
+        faust.reset();  // before the factory: libfaust tracks a factory's instances
+    }
+    void writeConstants()
+    {
+        for (size_t i = 0; i < constants.size() && i < values.size(); ++i)
+            if (constants[i]) *constants[i] = (FAUSTFLOAT) values[i];  // null: a constant the program does not use
+    }
+
+    // Sort the zones into parameters and lifted constants. A lifted constant has no control when the
+    // compiled program does not depend on it: FAUST drops the widgets of definitions `process` never
+    // reaches (e.g. the .dsp's other-rate lowerings `adac_process_<rate>`, docs/sample_rate.md), so
+    // its zone stays null and its value is not written anywhere. False (an internal error) only when
+    // a control of the hidden group is not one of this program's constants.
+    // The hidden group of the constants can add a top-level group to the UI: when the program's own
+    // widgets all live in one group G, its addresses are /G/... but the lifted program's are
+    // /<name>/G/...; strip that extra level.
+    bool indexZones(MapUI& ui, bool lifted, size_t nConstants)
     {
         constants.assign(nConstants, nullptr);
         std::vector<std::pair<std::vector<std::string>, FAUSTFLOAT*>> user;
-        const std::string prefix = std::string("/") + kLiftPrefix;
+        const size_t prefix = std::strlen(kLiftPrefix);
         for (auto& [address, zone] : ui.getFullpathMap()) {
-            const size_t slash = address.rfind('/');
-            const std::string last = address.substr(slash);
-            if (lifted && last.compare(0, prefix.size(), prefix) == 0) {
-                const size_t index = std::stoul(last.substr(prefix.size()));
-                if (index < nConstants) constants[index] = zone;
-                continue;
-            }
             std::vector<std::string> parts;
             std::stringstream split(address);
             for (std::string part; std::getline(split, part, '/');)
                 if (!part.empty()) parts.push_back(part);
+            if (lifted && parts.size() >= 2 && parts[parts.size() - 2] == kLiftGroup) {
+                const std::string& label = parts.back();
+                const bool digits = label.size() > prefix && label.compare(0, prefix, kLiftPrefix) == 0 &&
+                                    label.find_first_not_of("0123456789", prefix) == std::string::npos;
+                const size_t index = digits ? std::strtoul(label.c_str() + prefix, nullptr, 10) : nConstants;
+                if (index >= nConstants || constants[index]) return false;
+                constants[index] = zone;
+                continue;
+            }
             user.emplace_back(parts, zone);
         }
-        for (auto* zone : constants)
-            if (!zone) return false;
         bool strip = lifted && !user.empty();
         for (auto& [parts, zone] : user)
             strip = strip && parts.size() >= 3 && parts[1] == user.front().first[1];
@@ -70,168 +183,497 @@ struct HotReloadEngine::Instance {
     }
 };
 
-static long long nowMicros()
+// The publisher's tag line `// adac-publish [step=<int>] [loss=<float|nan>]`, if it is the first line:
+// read into `info`, and the text without it returned.
+static std::string stripTag(const std::string& text, HistoryEntry& info)
 {
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-static std::string jsonString(const std::string& text)
-{
-    std::string out = "\"";
-    for (unsigned char c : text) {
-        if (c == '"' || c == '\\') { out += '\\'; out += (char) c; }
-        else if (c == '\n') out += "\\n";
-        else if (c < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
-        else out += (char) c;
+    const size_t mark = std::strlen(kTagMark);
+    if (text.compare(0, mark, kTagMark) != 0 || (text.size() > mark && !std::isspace((unsigned char) text[mark]))) return text;
+    const size_t eol = text.find('\n');
+    std::istringstream words(text.substr(mark, eol == std::string::npos ? std::string::npos : eol - mark));
+    for (std::string word; words >> word;) {
+        const std::string value = word.substr(word.find('=') + 1);
+        char* end = nullptr;
+        if (word.compare(0, 5, "step=") == 0) {
+            const long step = std::strtol(value.c_str(), &end, 10);
+            if (!value.empty() && *end == '\0') { info.hasStep = true; info.step = step; }
+        } else if (word.compare(0, 5, "loss=") == 0) {
+            const double loss = std::strtod(value.c_str(), &end);
+            if (!value.empty() && *end == '\0') { info.hasLoss = true; info.loss = loss; }
+        }
     }
-    return out + "\"";
+    return eol == std::string::npos ? std::string() : text.substr(eol + 1);
 }
 
 HotReloadEngine::HotReloadEngine(std::string p, int sr, int block, EngineOptions o)
-    : path(std::move(p)), sampleRate(sr), maxBlock(block), options(std::move(o))
+    : path(std::move(p)), sampleRate(sr), maxBlock(std::max(1, block)), options(std::move(o)), bypass(std::make_unique<Instance>())
 {
-    state.backend = options.backend == Backend::LLVM ? "llvm" : "interpreter";
+    state.backend = options.backend == Backend::LLVM ? "llvm" : options.backend == Backend::Tiered ? "tiered" : "interpreter";
     if (options.crossfadeSamples < 1) options.crossfadeSamples = 1;
     watcher = std::thread([this] { watch(); });
+    if (options.backend == Backend::Tiered) compiler = std::thread([this] { compileLoop(); });
 }
 
 HotReloadEngine::~HotReloadEngine()
 {
-    stopping = true;
+    {
+        std::lock_guard<std::mutex> lock(jobMutex);
+        stopping = true;
+    }
+    jobReady.notify_all();
     watcher.join();
-    delete current.exchange(nullptr);
-    delete pending.exchange(nullptr);
-    delete retired.exchange(nullptr);
-    delete fading;
+    if (compiler.joinable()) compiler.join();
+    for (Instance* inst : {current.exchange(nullptr), pending.exchange(nullptr), retired.exchange(nullptr), fading})
+        if (inst != bypass.get()) delete inst;
+    std::lock_guard<std::recursive_mutex> lock(compilerMutex);
+    graveyard.clear();
+    entries.clear();
+    job.reset();
+    done.clear();
 }
 
-HotReloadEngine::Instance* HotReloadEngine::newest()
+// --- audio thread ----------------------------------------------------------------------------
+
+void HotReloadEngine::applySlots(Instance* inst)
 {
-    Instance* p = pending.load();
-    return p ? p : current.load();
+    for (auto& [slot, zone] : inst->bindings)
+        if (slots[slot].set.load(std::memory_order_relaxed)) *zone = slots[slot].value.load(std::memory_order_relaxed);
 }
 
-bool HotReloadEngine::update(const std::string& code)
+void HotReloadEngine::computeInstance(Instance* inst, int n, float** in, float** out)
 {
-    if (!options.liftConstants) return false;
-    const auto started = std::chrono::steady_clock::now();
-    Instance* target = newest();
-    if (!target || !target->lifted) return false;
-    const LiftedCode lifted = liftConstants(code);
-    if (!lifted.lifted() || lifted.skeleton != target->skeleton || lifted.values.size() != target->constants.size()) return false;
-    {
-        std::lock_guard<std::mutex> lock(controlMutex);
-        for (size_t i = 0; i < lifted.values.size(); ++i) *target->constants[i] = (FAUSTFLOAT) lifted.values[i];
-        state.last_compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    applySlots(inst);
+    if (inst->faust) {
+        inst->faust->compute(n, in, out);
+        return;
     }
-    valueGeneration++;  // the audio thread notes the first block that plays the new values
-    return true;
+    const int nin = channelsIn.load(std::memory_order_relaxed), nout = channelsOut.load(std::memory_order_relaxed);
+    for (int c = 0; c < nout; ++c) {  // the bypass: input c (the last one for extra outputs) to output c
+        if (nin > 0) std::copy(in[std::min(c, nin - 1)], in[std::min(c, nin - 1)] + n, out[c]);
+        else std::fill(out[c], out[c] + n, 0.0f);
+    }
 }
 
-bool HotReloadEngine::compile(const std::string& code, std::string& error)
+void HotReloadEngine::process(int count, int nin, float** inputs, int nout, float** outputs)
 {
-    const auto started = std::chrono::steady_clock::now();
-    const LiftedCode lifted = options.liftConstants ? liftConstants(code) : LiftedCode{};
-    const char* argv[] = {"-I", "/usr/share/faust"};
-    auto build = [&](const std::string& text, std::string& err) -> std::unique_ptr<Instance> {
-        auto next = std::make_unique<Instance>();
-        if (options.backend == Backend::LLVM) {
-            next->interpreter = false;
-            next->factory = createDSPFactoryFromString("adac", text, 2, argv, "", err, options.llvmOptLevel);
-            if (next->factory) next->instance.reset(static_cast<llvm_dsp_factory*>(next->factory)->createDSPInstance());
-        } else {
-            next->factory = createInterpreterDSPFactoryFromString("adac", text, 2, argv, err);
-            if (next->factory) next->instance.reset(static_cast<interpreter_dsp_factory*>(next->factory)->createDSPInstance());
+    for (int done = 0; done < count; done += maxBlock) {
+        const int n = std::min(maxBlock, count - done);
+        Instance* now = current.load(std::memory_order_acquire);
+        if (!now || nin != channelsIn.load(std::memory_order_relaxed) || nout != channelsOut.load(std::memory_order_relaxed)) {
+            for (int c = 0; c < nout; ++c) std::fill(outputs[c] + done, outputs[c] + done + n, 0.0f);
+            continue;
         }
-        if (!next->factory || !next->instance) {
-            if (err.empty()) err = "compilation failed";
-            return nullptr;
-        }
-        return next;
-    };
-    std::unique_ptr<Instance> next;
-    if (lifted.lifted()) {
-        std::string ignored;  // a lifted literal the code needs constant (a delay length, ...): compile it plainly
-        next = build(lifted.code, ignored);
-        if (next) {
-            next->lifted = true;
-            next->skeleton = lifted.skeleton;
-        }
-    }
-    if (!next) next = build(code, error);
-    if (!next) return false;
-    dsp* d = next->instance.get();
-    if (current.load() && (d->getNumInputs() != channelsIn || d->getNumOutputs() != channelsOut)) {
-        error = "the new DSP has " + std::to_string(d->getNumInputs()) + " inputs and " + std::to_string(d->getNumOutputs()) +
-                " outputs; the running one has " + std::to_string(channelsIn) + " and " + std::to_string(channelsOut);
-        return false;
-    }
-    d->init(sampleRate);
-    d->buildUserInterface(&next->ui);
-    if (!next->indexZones(next->lifted ? lifted.values.size() : 0)) {
-        error = "internal error: the lifted constants' controls were not found";
-        return false;
-    }
-    // the exact values: libfaust's LLVM backend initialises a control from a slightly rounded copy
-    // of its default (measured: ~1e-7 relative, ~5e-6 after a feedback loop)
-    for (size_t i = 0; i < next->constants.size(); ++i) *next->constants[i] = (FAUSTFLOAT) lifted.values[i];
-    {
-        std::lock_guard<std::mutex> lock(controlMutex);
-        // keep knob positions: the newest DSP's values by address, then every value set by address
-        if (Instance* running = newest()) {
-            for (auto& [address, zone] : running->params) {
-                auto found = next->params.find(address);
-                if (found != next->params.end()) *found->second = *zone;
+        for (int c = 0; c < nin; ++c) inPtr[c] = inputs[c] + done;
+        for (int c = 0; c < nout; ++c) outPtr[c] = outputs[c] + done;
+        bool activated = false;
+        // start a crossfade old -> new; only when the last faded-out instance has been collected,
+        // so the audio thread never frees anything
+        if (!fading && !retired.load(std::memory_order_acquire)) {
+            if (Instance* next = pending.exchange(nullptr, std::memory_order_acq_rel)) {
+                fading = now;
+                current.store(next, std::memory_order_release);
+                now = next;
+                fadePos = 0;
+                activated = true;
             }
         }
-        for (auto& [address, value] : parameters) {
-            auto found = next->params.find(address);
-            if (found != next->params.end()) *found->second = value;
+        const long generation = valueGeneration.load(std::memory_order_acquire);
+        if (generation != seenGeneration) {
+            seenGeneration = generation;
+            activated = true;
         }
-        state.last_compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-        state.lifted = next->lifted;
+        if (activated) {
+            activationMicros = nowMicros();
+            activations++;
+        }
+        if (!fading) {
+            computeInstance(now, n, inPtr.data(), outPtr.data());
+            continue;
+        }
+        computeInstance(fading, n, inPtr.data(), scratchOldPtr.data());
+        computeInstance(now, n, inPtr.data(), outPtr.data());
+        const int fade = options.crossfadeSamples;
+        for (int i = 0; i < n; ++i) {
+            const float a = fadePos < fade ? float(fadePos) / fade : 1.0f;
+            for (int c = 0; c < nout; ++c) outPtr[c][i] = (1 - a) * scratchOldPtr[c][i] + a * outPtr[c][i];
+            if (fadePos < fade) fadePos++;
+        }
+        if (fadePos >= fade) {
+            retired.store(fading, std::memory_order_release);  // empty (checked above); the watcher frees it
+            fading = nullptr;
+        }
     }
-    if (!current.load()) {
-        const int nin = d->getNumInputs(), nout = d->getNumOutputs();
-        scratchOld.assign(nout, std::vector<float>(maxBlock));
-        scratchOldPtr.resize(nout);
-        for (int c = 0; c < nout; ++c) scratchOldPtr[c] = scratchOld[c].data();
-        inPtr.resize(nin);
-        outPtr.resize(nout);
-        channelsIn = nin;
-        channelsOut = nout;
+}
+
+void HotReloadEngine::setSlot(int slot, float value)
+{
+    if (slot < 0 || slot >= kMaxSlots) return;
+    slots[slot].value.store(value, std::memory_order_relaxed);
+    slots[slot].set.store(true, std::memory_order_release);
+}
+
+uint64_t HotReloadEngine::postAudition(Audition mode, long key, bool byStep)
+{
+    constexpr uint64_t keyMask = (uint64_t(1) << 45) - 1;
+    uint64_t sequence = ((auditionWord.load(std::memory_order_relaxed) >> 48) + 1) & 0xffff;
+    if (sequence == 0) sequence = 1;
+    const uint64_t word = sequence << 48 | (uint64_t(mode) & 3) << 46 | uint64_t(byStep ? 1 : 0) << 45 |
+                          (uint64_t(std::max(0L, key)) & keyMask);
+    auditionWord.store(word, std::memory_order_release);
+    return word;
+}
+
+void HotReloadEngine::requestAudition(Audition mode, long key, bool byStep)
+{
+    postAudition(mode, key, byStep);
+}
+
+// --- watcher thread --------------------------------------------------------------------------
+
+void HotReloadEngine::bury(Instance* dead)
+{
+    if (dead && dead != bypass.get()) graveyard.push_back(std::shared_ptr<void>(std::unique_ptr<Instance>(dead)));
+}
+
+void HotReloadEngine::collectGarbage()
+{
+    std::lock_guard<std::mutex> lock(opMutex);
+    if (Instance* r = retired.exchange(nullptr, std::memory_order_acq_rel)) bury(r);
+    if (graveyard.empty()) return;
+    // never wait for a background compile to free memory: try again at the next poll
+    std::unique_lock<std::recursive_mutex> compiling(compilerMutex, std::try_to_lock);
+    if (compiling) graveyard.clear();
+}
+
+void HotReloadEngine::post(Instance* next)
+{
+    if (!current.load(std::memory_order_acquire)) {
         activationMicros = nowMicros();
         activations++;
-        current.store(next.release());
+        current.store(next, std::memory_order_release);
     } else {
-        Instance* dropped = pending.exchange(next.release());  // an unplayed older DSP: newest wins
+        bury(pending.exchange(next, std::memory_order_acq_rel));  // an unplayed older DSP: newest wins
+    }
+    posted = next;
+    if (next->faust) tail = next->tail;
+}
+
+void HotReloadEngine::addEntry(const std::shared_ptr<Entry>& entry)
+{
+    entry->info.id = nextId++;
+    entries.push_back(entry);
+    while (entries.size() > kHistorySize) {
+        graveyard.push_back(entries.front());  // its program may be the last user of a factory
+        entries.pop_front();
+    }
+}
+
+std::unique_ptr<HotReloadEngine::Instance> HotReloadEngine::instantiate(const std::shared_ptr<Structure>& s, bool llvm,
+                                                                        const std::vector<double>& values, std::string& error)
+{
+    auto inst = std::make_unique<Instance>();
+    inst->structure = s;
+    inst->factory = llvm ? s->llvm : s->interpreter;
+    inst->llvm = llvm;
+    inst->faust.reset(inst->factory->create());
+    if (!inst->faust) {
+        error = "libfaust could not create an instance";
+        return nullptr;
+    }
+    inst->inputs = inst->faust->getNumInputs();
+    inst->outputs = inst->faust->getNumOutputs();
+    inst->faust->init(sampleRate);
+    MapUI ui;
+    inst->faust->buildUserInterface(&ui);
+    if (!inst->indexZones(ui, s->lifted, s->constants)) {
+        error = "internal error: a control of the hidden group is not one of the lifted constants";
+        return nullptr;
+    }
+    TailMeta meta;
+    inst->faust->metadata(&meta);
+    inst->tail = meta.seconds;
+    // the exact values: libfaust's LLVM backend initialises a control from a slightly rounded copy
+    // of its default (measured: ~1e-7 relative, ~5e-6 after a feedback loop)
+    inst->values = values;
+    inst->writeConstants();
+    {
         std::lock_guard<std::mutex> lock(controlMutex);
-        delete dropped;
+        for (auto& [address, zone] : inst->params) {
+            auto found = slotOf.find(address);
+            int index = found == slotOf.end() ? -1 : found->second;
+            if (index < 0 && slotOf.size() < (size_t) kMaxSlots) slotOf[address] = index = (int) slotOf.size();
+            if (index >= 0) inst->bindings.emplace_back(index, zone);
+        }
+    }
+    applySlots(inst.get());  // every value set by address, from the first sample
+    return inst;
+}
+
+bool HotReloadEngine::update(const LiftedCode& lifted, const std::shared_ptr<Entry>& entry)
+{
+    if (!options.liftConstants || entries.empty()) return false;
+    const auto& s = entries.back()->structure;
+    if (!s->lifted || !lifted.lifted() || lifted.skeleton != s->skeleton || lifted.values.size() != s->constants) return false;
+    entry->structure = s;
+    entry->values = lifted.values;
+    entry->info.compiled = false;
+    addEntry(entry);
+    // the playing DSP of the live model takes the values now (interpreter or LLVM tier); an LLVM build
+    // that replaces it later copies them from it (promoteIfReady), so no update is lost
+    // (and the one still playing until the audio thread takes the posted one, if of the same program)
+    if (mode == Audition::Live && posted && posted->structure == s) {
+        for (Instance* target : {posted, current.load(std::memory_order_acquire)}) {
+            if (target && target->faust && target->structure == s) {
+                target->values = lifted.values;
+                target->writeConstants();
+            }
+        }
+        valueGeneration++;  // the audio thread notes the first block that plays the new values
     }
     return true;
 }
 
-// The status file says what `s` says; written (temp file + rename) BEFORE the engine's in-memory state
-// shows the same counts, so a reader who sees a count in status() (waitfail, wait) finds it in the file.
-static void writeStatusFile(const std::string& statusPath, const std::string& path, const EngineStatus& s)
+bool HotReloadEngine::compile(const std::string& body, const LiftedCode& lifted, const std::shared_ptr<Entry>& entry,
+                              std::string& error)
 {
-    if (statusPath.empty()) return;
-    std::ostringstream json;
-    json << "{\"path\": " << jsonString(path) << ", \"backend\": " << jsonString(s.backend) << ", \"reloads\": " << s.reloads
-         << ", \"compiles\": " << s.compiles << ", \"updates\": " << s.updates << ", \"failures\": " << s.failures
-         << ", \"last_compile_ms\": " << s.last_compile_ms << ", \"lifted\": " << (s.lifted ? "true" : "false")
-         << ", \"ok\": " << (s.last_error.empty() ? "true" : "false") << ", \"last_error\": " << jsonString(s.last_error) << "}\n";
-    const std::string tmp = statusPath + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << json.str();
+    const bool llvm = options.backend == Backend::LLVM;  // Tiered: the interpreter first
+    auto s = std::make_shared<Structure>();
+    std::shared_ptr<Factory> factory;
+    if (lifted.lifted()) {
+        std::string ignored;  // a lifted literal the code needs constant (a delay length, ...): compile it plainly
+        factory = Factory::compile(lifted.code, llvm, options.llvmOptLevel, ignored);
+        if (factory) {
+            s->lifted = true;
+            s->skeleton = lifted.skeleton;
+            s->code = lifted.code;
+            s->constants = lifted.values.size();
+        }
     }
-    std::rename(tmp.c_str(), statusPath.c_str());
+    if (!factory) {
+        factory = Factory::compile(body, llvm, options.llvmOptLevel, error);
+        if (!factory) return false;
+        s->code = body;
+    }
+    (llvm ? s->llvm : s->interpreter) = factory;
+    const std::vector<double> values = s->lifted ? lifted.values : std::vector<double>();
+    std::lock_guard<std::mutex> lock(opMutex);
+    std::unique_ptr<Instance> next = instantiate(s, llvm, values, error);
+    if (!next) return false;
+    if (current.load() && (next->inputs != channelsIn || next->outputs != channelsOut)) {
+        error = "the new DSP has " + std::to_string(next->inputs) + " inputs and " + std::to_string(next->outputs) +
+                " outputs; the running one has " + std::to_string(channelsIn) + " and " + std::to_string(channelsOut);
+        bury(next.release());
+        return false;
+    }
+    if (!current.load()) {  // the first DSP fixes the channel counts; the audio thread sees them with it
+        scratchOld.assign(next->outputs, std::vector<float>(maxBlock));
+        scratchOldPtr.resize(next->outputs);
+        for (int c = 0; c < next->outputs; ++c) scratchOldPtr[c] = scratchOld[c].data();
+        inPtr.resize(next->inputs);
+        outPtr.resize(next->outputs);
+        channelsIn = next->inputs;
+        channelsOut = next->outputs;
+    }
+    entry->structure = s;
+    entry->values = values;
+    entry->info.compiled = true;
+    addEntry(entry);
+    {
+        std::lock_guard<std::mutex> control(controlMutex);
+        newestAddresses.clear();
+        newestDefaults.clear();
+        for (auto& [address, zone] : next->params) {
+            newestAddresses.push_back(address);
+            newestDefaults[address] = *zone;
+        }
+    }
+    if (mode == Audition::Live) post(next.release());
+    else if (mode == Audition::Bypass && !current.load()) post(bypass.get());
+    else bury(next.release());
+    if (options.backend == Backend::Tiered) queueLlvm(s);
+    return true;
 }
 
-void HotReloadEngine::writeStatus()
+void HotReloadEngine::queueLlvm(const std::shared_ptr<Structure>& s)
 {
-    writeStatusFile(options.statusPath, path, status());
+    if (s->llvm || s->llvmQueued || s->llvmFailed) return;
+    std::shared_ptr<Structure> dropped;  // released after jobMutex: it may free a factory
+    std::lock_guard<std::mutex> lock(jobMutex);
+    if (job && (dropped = job->structure.lock())) dropped->llvmQueued = false;  // not started yet: the newest program wins
+    job = std::make_unique<Job>();
+    job->structure = s;
+    job->code = s->code;
+    s->llvmQueued = true;
+    jobReady.notify_one();
+}
+
+void HotReloadEngine::compileLoop()
+{
+    std::unique_lock<std::mutex> lock(jobMutex);
+    while (true) {
+        jobReady.wait(lock, [this] { return stopping || job; });
+        if (stopping) return;
+        std::unique_ptr<Job> work = std::move(job);
+        lock.unlock();
+        work->result = Factory::compile(work->code, true, options.llvmOptLevel, work->error);
+        lock.lock();
+        done.push_back(std::move(work));
+    }
+}
+
+void HotReloadEngine::collectCompiled()
+{
+    std::vector<std::unique_ptr<Job>> finished;
+    {
+        std::lock_guard<std::mutex> lock(jobMutex);
+        finished.swap(done);
+    }
+    std::lock_guard<std::mutex> lock(opMutex);
+    for (auto& work : finished) {
+        auto s = work->structure.lock();
+        if (!s) {  // superseded and forgotten meanwhile
+            graveyard.push_back(work->result);
+            continue;
+        }
+        s->llvmQueued = false;
+        if (work->result) {
+            s->llvm = work->result;
+        } else {
+            s->llvmFailed = true;
+            std::fprintf(stderr, "adac hot reload: %s: the LLVM build failed, the interpreter keeps playing: %s\n", path.c_str(),
+                         work->error.c_str());
+        }
+        graveyard.push_back(std::move(s));  // the last reference may be this one
+    }
+    promoteIfReady();
+}
+
+// Tiered: once the LLVM build of the program the posted interpreter instance plays is ready (and the
+// options or a promote() say so), an LLVM instance with the same constants and parameters replaces it.
+void HotReloadEngine::promoteIfReady()
+{
+    const long wanted = promoteWanted.load();
+    auto finish = [&] { promoteReady = wanted; };
+    if (options.backend != Backend::Tiered || !posted || !posted->faust || posted->llvm) return finish();
+    const auto s = posted->structure;
+    if (!s->llvm) {
+        queueLlvm(s);
+        if (s->llvmFailed) finish();
+        return;
+    }
+    if (!options.autoPromote && wanted == promoteReady) return;
+    std::string error;
+    std::unique_ptr<Instance> next = instantiate(s, true, posted->values, error);
+    if (!next) {
+        s->llvmFailed = true;
+        std::fprintf(stderr, "adac hot reload: %s: %s\n", path.c_str(), error.c_str());
+        return finish();
+    }
+    post(next.release());
+    finish();
+}
+
+void HotReloadEngine::applyAudition()
+{
+    const uint64_t word = auditionWord.load(std::memory_order_acquire);
+    if (word == appliedWord) return;
+    appliedWord = word;
+    const auto wanted = Audition((word >> 46) & 3);
+    const bool byStep = (word >> 45) & 1;
+    const long key = long(word & ((uint64_t(1) << 45) - 1));
+    std::lock_guard<std::mutex> lock(opMutex);
+    std::shared_ptr<Entry> entry;
+    if (wanted == Audition::Pinned) {
+        for (auto it = entries.rbegin(); it != entries.rend() && !entry; ++it)
+            if (byStep ? ((*it)->info.hasStep && (*it)->info.step <= key) : (*it)->info.id == key) entry = *it;
+        if (!entry) {  // nothing changes
+            auditionFound = false;
+            auditionReady = word;
+            return;
+        }
+    } else if (wanted == Audition::Live && mode != Audition::Live && !entries.empty()) {
+        entry = entries.back();
+    }
+    if (wanted == Audition::Bypass && mode != Audition::Bypass && current.load()) post(bypass.get());
+    if (entry) {  // a fresh instance of that model (its own state), best tier there is, its values
+        const auto& s = entry->structure;
+        std::string error;
+        std::unique_ptr<Instance> next = instantiate(s, s->llvm != nullptr, entry->values, error);
+        if (next) post(next.release());
+        else std::fprintf(stderr, "adac hot reload: %s: %s\n", path.c_str(), error.c_str());
+    }
+    mode = wanted;
+    pinnedId = wanted == Audition::Pinned ? entry->info.id : 0;
+    auditionFound = true;
+    auditionReady = word;
+}
+
+std::string HotReloadEngine::tierName() const
+{
+    if (!posted) return "none";
+    if (!posted->faust) return "bypass";
+    return posted->llvm ? "llvm" : "interpreter";
+}
+
+// Status file, then the control side's copies. The file says what `next` says and is written (temp
+// file + rename) BEFORE status() shows the same counts, so a reader who sees a count in status()
+// (waitfail, wait) finds it in the file.
+void HotReloadEngine::publishState(EngineStatus next)
+{
+    std::vector<HistoryEntry> list;
+    {
+        std::lock_guard<std::mutex> lock(opMutex);
+        next.tier = tierName();
+        next.audition = mode == Audition::Live ? "live" : mode == Audition::Bypass ? "bypass" : "pin:" + std::to_string(pinnedId);
+        next.lifted = !entries.empty() && entries.back()->structure->lifted;
+        for (auto& entry : entries) list.push_back(entry->info);
+    }
+    if (!options.statusPath.empty()) {
+        std::ostringstream json;
+        json << "{\"path\": " << jsonString(path) << ", \"backend\": " << jsonString(next.backend) << ", \"tier\": "
+             << jsonString(next.tier) << ", \"audition\": " << jsonString(next.audition) << ", \"reloads\": " << next.reloads
+             << ", \"compiles\": " << next.compiles << ", \"updates\": " << next.updates << ", \"failures\": " << next.failures
+             << ", \"last_compile_ms\": " << next.last_compile_ms << ", \"lifted\": " << (next.lifted ? "true" : "false")
+             << ", \"ok\": " << (next.last_error.empty() ? "true" : "false") << ", \"last_error\": " << jsonString(next.last_error)
+             << "}\n";
+        const std::string tmp = options.statusPath + ".tmp";
+        {
+            std::ofstream out(tmp, std::ios::trunc);
+            out << json.str();
+        }
+        std::rename(tmp.c_str(), options.statusPath.c_str());
+    }
+    std::lock_guard<std::mutex> lock(controlMutex);
+    state = next;
+    historyCopy = std::move(list);
+}
+
+void HotReloadEngine::publish(const std::string& text)
+{
+    const auto started = std::chrono::steady_clock::now();
+    auto entry = std::make_shared<Entry>();
+    const std::string body = stripTag(text, entry->info);
+    const LiftedCode lifted = options.liftConstants ? liftConstants(body) : LiftedCode{};
+    std::string error;
+    bool updated;
+    {
+        std::lock_guard<std::mutex> lock(opMutex);
+        updated = update(lifted, entry);
+    }
+    const bool ok = updated || compile(body, lifted, entry, error);
+    EngineStatus next = status();
+    if (ok) {
+        runningCode = text;
+        next.reloads++;
+        (updated ? next.updates : next.compiles)++;
+        next.last_error.clear();
+        next.last_compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    } else {
+        next.failures++;
+        next.last_error = error;
+        std::fprintf(stderr, "adac hot reload: %s: %s\n", path.c_str(), error.c_str());
+    }
+    publishState(next);
 }
 
 void HotReloadEngine::watch()
@@ -239,10 +681,21 @@ void HotReloadEngine::watch()
     struct stat last {};
     bool seen = false;
     while (!stopping) {
-        if (retired.load()) {  // free what the audio thread has finished with
-            std::lock_guard<std::mutex> lock(controlMutex);
-            delete retired.exchange(nullptr);
+        collectGarbage();
+        collectCompiled();
+        applyAudition();
+        {
+            const EngineStatus shown = status();
+            std::unique_lock<std::mutex> lock(opMutex);
+            const bool moved = tierName() != shown.tier || (mode == Audition::Live) != (shown.audition == "live") ||
+                               (mode == Audition::Bypass) != (shown.audition == "bypass") ||
+                               (mode == Audition::Pinned && shown.audition != "pin:" + std::to_string(pinnedId));
+            lock.unlock();
+            if (moved) publishState(shown);  // a promotion or an audition switch
         }
+        // acknowledged once status() shows them
+        promoteDone = promoteReady;
+        auditionDone = auditionReady;
         struct stat now {};
         if (stat(path.c_str(), &now) == 0) {
             const bool changed = !seen || now.st_mtim.tv_sec != last.st_mtim.tv_sec || now.st_mtim.tv_nsec != last.st_mtim.tv_nsec ||
@@ -254,37 +707,7 @@ void HotReloadEngine::watch()
                 std::stringstream text;
                 text << file.rdbuf();
                 const std::string code = text.str();
-                if (!code.empty() && code != runningCode) {
-                    std::string error;
-                    const bool updated = update(code);
-                    // the counters change here only (this thread): count in a copy, write the status file
-                    // from it, then publish the copy's counts, so the file is never behind status()
-                    EngineStatus next = status();
-                    const bool ok = updated || compile(code, error);
-                    if (ok) {
-                        runningCode = code;
-                        next.reloads++;
-                        (updated ? next.updates : next.compiles)++;
-                        next.last_error.clear();
-                    } else {
-                        next.failures++;
-                        next.last_error = error;
-                        std::fprintf(stderr, "adac hot reload: %s: %s\n", path.c_str(), error.c_str());
-                    }
-                    {
-                        std::lock_guard<std::mutex> lock(controlMutex);  // compile() set these: take them as they are now
-                        next.last_compile_ms = state.last_compile_ms;
-                        next.lifted = state.lifted;
-                        next.backend = state.backend;
-                    }
-                    writeStatusFile(options.statusPath, path, next);
-                    std::lock_guard<std::mutex> lock(controlMutex);
-                    state.reloads = next.reloads;
-                    state.updates = next.updates;
-                    state.compiles = next.compiles;
-                    state.failures = next.failures;
-                    state.last_error = next.last_error;
-                }
+                if (!code.empty() && code != runningCode) publish(code);
                 continue;  // look again at once: the newest content is what comes next, no backlog
             }
         }
@@ -292,89 +715,63 @@ void HotReloadEngine::watch()
     }
 }
 
-void HotReloadEngine::process(int count, float** inputs, float** outputs)
+// --- control side ----------------------------------------------------------------------------
+
+void HotReloadEngine::prepare(int rate, int block, int crossfadeSamples)
 {
-    const int nin = channelsIn.load(), nout = channelsOut.load();
-    for (int done = 0; done < count; done += maxBlock) {
-        const int n = std::min(maxBlock, count - done);
-        Instance* now = current.load();
-        if (!now) {
-            for (int c = 0; c < nout; ++c)
-                for (int i = 0; i < n; ++i) outputs[c][done + i] = 0;
-            continue;
-        }
-        for (int c = 0; c < nin; ++c) inPtr[c] = inputs[c] + done;
-        for (int c = 0; c < nout; ++c) outPtr[c] = outputs[c] + done;
-        bool activated = false;
-        // start a crossfade old -> new; only when the last faded-out instance has been collected,
-        // so the audio thread never frees anything
-        if (!fading && !retired.load()) {
-            if (Instance* next = pending.exchange(nullptr)) {
-                fading = now;
-                current.store(next);
-                now = next;
-                fadePos = 0;
-                activated = true;
-            }
-        }
-        const long generation = valueGeneration.load();
-        if (generation != seenGeneration) {
-            seenGeneration = generation;
-            activated = true;
-        }
-        if (activated) {
-            activationMicros = nowMicros();
-            activations++;
-        }
-        if (!fading) {
-            now->instance->compute(n, inPtr.data(), outPtr.data());
-            continue;
-        }
-        fading->instance->compute(n, inPtr.data(), scratchOldPtr.data());
-        now->instance->compute(n, inPtr.data(), outPtr.data());
-        const int fade = options.crossfadeSamples;
-        for (int i = 0; i < n; ++i) {
-            const float a = fadePos < fade ? float(fadePos) / fade : 1.0f;
-            for (int c = 0; c < nout; ++c) outPtr[c][i] = (1 - a) * scratchOldPtr[c][i] + a * outPtr[c][i];
-            if (fadePos < fade) fadePos++;
-        }
-        if (fadePos >= fade) {
-            retired.store(fading);  // empty (checked above); the watcher frees it
-            fading = nullptr;
-        }
+    std::lock_guard<std::mutex> lock(opMutex);
+    sampleRate = rate;
+    maxBlock = std::max(1, block);
+    options.crossfadeSamples = std::max(1, crossfadeSamples);
+    // no process() runs: finish any swap at once (the stream restarts anyway)
+    if (Instance* next = pending.exchange(nullptr)) bury(current.exchange(next));
+    bury(fading);
+    fading = nullptr;
+    fadePos = 0;
+    bury(retired.exchange(nullptr));
+    for (auto& channel : scratchOld) channel.assign(maxBlock, 0.0f);
+    for (size_t c = 0; c < scratchOld.size(); ++c) scratchOldPtr[c] = scratchOld[c].data();
+    if (Instance* now = current.load(); now && now->faust) {
+        now->faust->init(sampleRate);  // clears the state and resets every zone to its default...
+        now->writeConstants();         // ...so the values go back in
+        applySlots(now);
     }
 }
 
-void HotReloadEngine::setParameter(const std::string& address, float value)
+int HotReloadEngine::slot(const std::string& address)
 {
     std::lock_guard<std::mutex> lock(controlMutex);
-    parameters[address] = value;
-    for (Instance* target : {current.load(), pending.load()}) {
-        if (!target) continue;
-        auto found = target->params.find(address);
-        if (found != target->params.end()) *found->second = value;
-    }
+    auto found = slotOf.find(address);
+    if (found != slotOf.end()) return found->second;
+    if (slotOf.size() >= (size_t) kMaxSlots) return -1;
+    const int index = (int) slotOf.size();
+    slotOf[address] = index;
+    return index;
+}
+
+bool HotReloadEngine::setParameter(const std::string& address, float value)
+{
+    const int index = slot(address);
+    if (index < 0) return false;
+    setSlot(index, value);
+    return true;
 }
 
 bool HotReloadEngine::getParameter(const std::string& address, float& value)
 {
     std::lock_guard<std::mutex> lock(controlMutex);
-    Instance* running = current.load();
-    if (!running) return false;
-    auto found = running->params.find(address);
-    if (found == running->params.end()) return false;
-    value = *found->second;
+    auto known = newestDefaults.find(address);
+    if (known == newestDefaults.end()) return false;
+    auto found = slotOf.find(address);
+    const bool set = found != slotOf.end() && slots[found->second].set.load();
+    value = set ? slots[found->second].value.load() : known->second;
     return true;
 }
 
 std::vector<std::string> HotReloadEngine::addresses()
 {
     std::lock_guard<std::mutex> lock(controlMutex);
-    std::vector<std::string> out;
-    Instance* p = pending.load();
-    if (Instance* running = p ? p : current.load())
-        for (auto& entry : running->params) out.push_back(entry.first);
-    return out;
+    return newestAddresses;
 }
 
 EngineStatus HotReloadEngine::status()
@@ -385,24 +782,55 @@ EngineStatus HotReloadEngine::status()
     return copy;
 }
 
-bool HotReloadEngine::waitForReloads(long count, int timeoutMs)
+std::vector<HistoryEntry> HotReloadEngine::history()
+{
+    std::lock_guard<std::mutex> lock(controlMutex);
+    return historyCopy;
+}
+
+static bool waitUntil(int timeoutMs, const std::function<bool()>& condition)
 {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
     while (std::chrono::steady_clock::now() < deadline) {
-        if (status().reloads >= count) return true;
+        if (condition()) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    return status().reloads >= count;
+    return condition();
+}
+
+bool HotReloadEngine::audition(Audition wanted, long id, int timeoutMs, std::string& error)
+{
+    const uint64_t word = postAudition(wanted, id, false);
+    if (!waitUntil(timeoutMs, [&] { return auditionDone.load() == word; })) {
+        error = "timeout";
+        return false;
+    }
+    if (!auditionFound.load()) {
+        error = "no history entry " + std::to_string(id);
+        return false;
+    }
+    return true;
+}
+
+bool HotReloadEngine::promote(int timeoutMs)
+{
+    const long wanted = ++promoteWanted;
+    return waitUntil(timeoutMs, [&] { return promoteDone.load() >= wanted; });
+}
+
+bool HotReloadEngine::waitForReloads(long count, int timeoutMs)
+{
+    return waitUntil(timeoutMs, [&] { return status().reloads >= count; });
 }
 
 bool HotReloadEngine::waitForFailures(long count, int timeoutMs)
 {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (status().failures >= count) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return status().failures >= count;
+    return waitUntil(timeoutMs, [&] { return status().failures >= count; });
+}
+
+bool HotReloadEngine::waitForTier(const std::string& tier, int timeoutMs)
+{
+    return waitUntil(timeoutMs, [&] { return status().tier == tier; });
 }
 
 }  // namespace adac
