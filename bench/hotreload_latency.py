@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from adac.hotreload import HotReload, build_host  # noqa: E402
+from adac.common.machine import machine  # noqa: E402
+from adac.hotreload import CommandLineHost, HotReload, build_host  # noqa: E402
 
 FS = 48000
 BLOCK = 256
@@ -101,37 +100,13 @@ def adac_fdn_codes(n: int, count: int) -> tuple[list[str], list[str], float]:
 # --- measurement -----------------------------------------------------------------------------
 
 
-class CliHost:
-    def __init__(self, cli: Path, path: Path, *args: str):
-        self.proc = subprocess.Popen([str(cli), str(path), str(FS), "--block", str(BLOCK), *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def send(self, line: str) -> None:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def read(self) -> str:
-        return self.proc.stdout.readline().strip()
-
-    def ask(self, line: str) -> str:
-        self.send(line)
-        return self.read()
-
-    def status(self) -> dict:
-        words = self.ask("status").partition("|")[0].split()[1:]
-        return dict(w.split("=", 1) for w in words)
-
-    def close(self) -> None:
-        self.send("quit")
-        self.proc.wait(timeout=30)
-
-
 def measure(cli: Path, versions: list[str], backend: str, kind: str) -> dict:
     """Publish versions[1:] one by one while the host plays in real time; latency of each."""
     with tempfile.TemporaryDirectory() as tmp:
         live = HotReload(FS, path=Path(tmp) / "live.dsp", min_interval_s=0, emit=lambda code: code)
         live.publish(versions[0])
-        host = CliHost(cli, live.path, "--backend", backend, *(["--no-lift"] if kind == "plain" else []))
+        host = CommandLineHost(live.path, FS, "--block", BLOCK, "--backend", backend, *(["--no-lift"] if kind == "plain" else []),
+                               binary=cli)
         assert host.ask("wait 1 120000") == "ok", host.status()
         latencies, work_ms, write_ms = [], [], []
         counter = "updates" if kind == "update" else "compiles"
@@ -200,7 +175,7 @@ def main(argv=None) -> int:
                   f"publish (write + rename) {statistics.median(r['write_ms'] for r in rows if r['lines'] == n):.2f} ms",
                   flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    document = {"machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+    document = {"machine": machine(),
                 "fs": FS, "block": BLOCK, "rows": rows}
     args.out.write_text(json.dumps(document, indent=1) + "\n")
     print(f"wrote {args.out}")

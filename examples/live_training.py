@@ -1,23 +1,44 @@
-"""Train a small FDN with FLAMO and publish every step to the hot-reload host.
+"""Train an FDN with FLAMO and hear every optimiser step in the hot-reload host; A/B between steps.
 
-    python3 examples/live_training.py [--steps 50] [--out build/live/live.dsp] [--background] [--host]
+    python3 examples/live_training.py [--lines 6] [--attenuation geq|sos|gain] [--steps 50]
+                                      [--out build/live/live.dsp] [--background] [--host]
 
-Run the host (built by `python3 -c "import adac.hotreload as h; print(h.build_host())"`, then
-`build/hotreload/AdacHotReload_artefacts/Release/Standalone/AdacHotReload` with
-ADAC_HOTRELOAD_PATH=build/live/live.dsp, or the VST3 in a DAW) and listen while it trains:
-each optimiser step re-emits the model; only changed code is published. Training changes the
-matrix and the gains, not the delay lengths, so after the first compile the host takes every
-step without compiling (constant updates). `--host` starts the headless command-line host on
-the same file and prints what it did; `--background` emits on a worker thread (the optimiser
-never waits for adac.flamo_to_faust).
+Each step publishes the model with its step number and loss:
+
+    live = adac.HotReload(fs, name="live", controls={"dry_wet": True}, path="build/live/live.dsp")
+    for step in range(steps):
+        ...optimiser step...
+        live.update(play, step=step, loss=loss.item())
+
+The first update extracts the model's structure; every later step re-reads only its parameter values
+(the trained matrix, input/output gains and the per-line attenuation: an octave-band graphic
+equaliser, FLAMO's parallelGEQ, or a second-order section, parallelSOSFilter) and publishes code that differs
+only in its float constants, so the host takes each step without compiling (a constant update).
+The published file starts with `// adac-publish step=<i> loss=<l>`; the host keeps the last 32
+publishes as its history.
+
+Listening: the `AdacHotReload` plugin (VST3 or Standalone, built by
+`python3 -c "import adac.hotreload as h; print(h.build_host())"`) with ADAC_HOTRELOAD_PATH=build/live/live.dsp.
+Its host parameters choose what plays, crossfaded: "audition" = live (the newest step), pinned (the
+newest publish whose step is at most "pinned step") or bypass (the dry input). The headless
+command-line host (`--host` starts it on the same file) has the same choices as commands:
+
+    history              the publishes it keeps: "history <count> <id>:<step>:<loss>:<compile|update> ..."
+    audition live        play the newest model
+    audition pin K       play history entry K (a fresh instance of that step's code and values)
+    audition bypass      play the dry input
+
+`--host` prints the host's history after training, then pins the step with the lowest loss, and
+goes back to live. `--background` emits on a worker thread (the optimiser never waits for adac).
 """
+from __future__ import annotations
+
 import argparse
-import subprocess
 import sys
-import time
 from collections import OrderedDict
 from pathlib import Path
 
+import scipy.signal
 import torch
 from flamo.optimize.loss import mse_loss
 from flamo.processor import dsp, system
@@ -26,76 +47,119 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import adac  # noqa: E402
+from adac.hotreload import CommandLineHost  # noqa: E402
+
+ATTENUATIONS = ("geq", "sos", "gain")
 
 
-def build(fs: int, nfft: int) -> tuple[system.Shell, system.Shell]:
-    """The FDN to play, and a training view of it (FFT in, magnitude out) sharing its modules."""
+def delay_lengths(n_lines: int, lo: int = 401, hi: int = 1999) -> list[int]:
+    """n distinct primes spread between lo and hi samples."""
+    primes = [p for p in range(lo, hi) if all(p % q for q in range(2, int(p ** 0.5) + 1))]
+    return [primes[round(i * (len(primes) - 1) / max(n_lines - 1, 1))] for i in range(n_lines)]
+
+
+def build(n_lines: int = 6, attenuation: str = "geq", fs: int = 48000, nfft: int = 2 ** 13,
+          t60: float = 1.2) -> tuple[system.Shell, system.Shell]:
+    """The FDN to play and a training view of it (FFT in, magnitude out) sharing its modules.
+
+    Trained: the orthogonal mixing matrix (n x n), the input (n x 1) and output (1 x n) gains, and the
+    per-line attenuation after the T60 gains: ``geq`` a parallelGEQ (FLAMO's octave bands: 9 peak filters,
+    2 shelves and a broadband gain, 12 sections per line), ``sos`` a parallelSOSFilter (one section per line, a gentle
+    lowpass to start from), ``gain`` none (the T60 gains only, fixed).
+    """
+    if attenuation not in ATTENUATIONS:
+        raise ValueError(f"attenuation must be one of {ATTENUATIONS}, got {attenuation!r}")
     common = {"nfft": nfft, "alias_decay_db": 30.0, "device": "cpu"}
-    delays = dsp.parallelDelay(size=(6,), max_len=2000, isint=True, fs=fs, **common)
-    delays.assign_value(delays.sample2s(torch.tensor([593.0, 743.0, 877.0, 1013.0, 1153.0, 1319.0])))
-    matrix = dsp.Matrix(size=(6, 6), matrix_type="orthogonal", requires_grad=True, **common)
-    attenuation = dsp.parallelGain(size=(6,), **common)
-    attenuation.assign_value(10 ** (-3 * torch.tensor([593.0, 743.0, 877.0, 1013.0, 1153.0, 1319.0]) / (fs * 1.2)))
+    samples = torch.tensor(delay_lengths(n_lines), dtype=torch.float32)
+    delays = dsp.parallelDelay(size=(n_lines,), max_len=int(samples.max()) + 1, isint=True, fs=fs, **common)
+    delays.assign_value(delays.sample2s(samples))
+    decay = dsp.parallelGain(size=(n_lines,), **common)
+    decay.assign_value(10 ** (-3 * samples / (fs * t60)))
+    feedback = OrderedDict(mixing_matrix=dsp.Matrix(size=(n_lines, n_lines), matrix_type="orthogonal",
+                                                    requires_grad=True, **common),
+                           decay=decay)
+    if attenuation == "geq":
+        geq = dsp.parallelGEQ(size=(n_lines,), octave_interval=1, fs=fs, requires_grad=True, **common)
+        gains_db = torch.linspace(0.0, -3.0, geq.param.shape[0]).unsqueeze(1).expand(-1, n_lines)  # duller highs
+        geq.assign_value(10 ** (gains_db / 20))
+        feedback["attenuation"] = geq
+    elif attenuation == "sos":
+        # normalize_a0=False: FLAMO 0.2.20's a0-normalising map writes in place into a tensor its own backward
+        # needs (autograd refuses the second step); the sections start with a0 = 1 and adac normalises anyway
+        sos = dsp.parallelSOSFilter(size=(n_lines,), n_sections=1, fs=fs, normalize_a0=False, **common)
+        lowpass = torch.tensor(scipy.signal.butter(2, 0.6, output="sos")[0], dtype=torch.float32)  # (6,)
+        sos.assign_value(lowpass.view(1, 6, 1).expand(sos.param.shape).clone())
+        sos.param.requires_grad_(True)  # FLAMO's SOS filters take no requires_grad argument
+        feedback["attenuation"] = sos
     core = system.Series(OrderedDict(
-        input_gain=dsp.Gain(size=(6, 1), requires_grad=True, **common),
-        feedback_loop=system.Recursion(delays, system.Series(OrderedDict(mixing_matrix=matrix, attenuation=attenuation))),
-        output_gain=dsp.Gain(size=(1, 6), requires_grad=True, **common),
+        input_gain=dsp.Gain(size=(n_lines, 1), requires_grad=True, **common),
+        feedback_loop=system.Recursion(delays, system.Series(feedback)),
+        output_gain=dsp.Gain(size=(1, n_lines), requires_grad=True, **common),
     ))
     play = system.Shell(core)
     train = system.Shell(core, input_layer=dsp.FFT(nfft), output_layer=dsp.Transform(lambda x: torch.abs(x)))
     return play, train
 
 
+def training_steps(train: system.Shell, steps: int, lr: float = 1e-3):
+    """Adam on a colourless objective (a flat magnitude response); yields ``(step, loss)`` after each step."""
+    nfft = train.get_inputLayer().nfft
+    optimiser = torch.optim.Adam([p for p in train.parameters() if p.requires_grad], lr=lr)
+    impulse = torch.zeros(1, nfft, 1)
+    impulse[:, 0, :] = 1
+    target = torch.ones(1, nfft // 2 + 1, 1)
+    criterion = mse_loss()
+    for step in range(steps):
+        optimiser.zero_grad()
+        loss = criterion(train(impulse), target)
+        loss.backward()
+        optimiser.step()
+        yield step, loss.item()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=6)
+    parser.add_argument("--attenuation", choices=ATTENUATIONS, default="geq")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--fs", type=int, default=48000)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "live" / "live.dsp")
     parser.add_argument("--background", action="store_true", help="emit and publish on a worker thread")
-    parser.add_argument("--host", action="store_true", help="run the headless host on --out and report its reloads")
+    parser.add_argument("--host", action="store_true", help="run the headless host on --out; show its history and A/B")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    nfft = 2 ** 13
-    play, train = build(args.fs, nfft)
-    live = adac.HotReload(args.fs, name="live", controls={"dry_wet": True}, path=args.out, min_interval_s=0.05,
+    play, train = build(args.lines, args.attenuation, args.fs)
+    live = adac.HotReload(args.fs, name="live", controls={"dry_wet": True}, path=args.out, min_interval_s=0,
                           background=args.background)
-    host = None
-    if args.host:
-        from adac.hotreload import build_host
-
-        cli = build_host(targets=("cli",))["cli"]
-        host = subprocess.Popen([str(cli), str(args.out), str(args.fs)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True)
-    optimiser = torch.optim.Adam(train.parameters(), lr=1e-2)
-    impulse = torch.zeros(1, nfft // 2 + 1, 1)
-    impulse[:, 0, :] = 1
-    target = torch.ones(1, nfft // 2 + 1)
-    criterion = mse_loss()
-    for step in range(args.steps):
-        optimiser.zero_grad()
-        loss = criterion(train(impulse), target)  # a colorless (flat magnitude) objective
-        loss.backward()
-        optimiser.step()
-        start = time.perf_counter()
-        published = live.update(play)
-        cost = (time.perf_counter() - start) * 1000
-        print(f"step {step:3d}  loss {loss.item():.4f}  update {cost:6.1f} ms  {'published' if published else ''}",
-              flush=True)
-    live.update(play, force=True)
-    if args.background:
-        live.flush()
-    print(f"{live.published} versions published to {live.path}")
+    host = CommandLineHost(args.out, args.fs) if args.host else None
+    losses = {}
+    for step, loss in training_steps(train, args.steps):
+        published = live.update(play, step=step, loss=loss)
+        losses[step] = loss
+        print(f"step {step:3d}  loss {loss:.5f}  {'published' if published else ''}", flush=True)
+    if args.background and not live.flush(timeout=60):
+        print("the publisher's worker did not finish within 60 s")
+    print(f"{live.published} versions published to {live.path} ({live.extractor.extractions} structure extraction)")
     if live.errors:
         print("emitter errors:", *live.errors, sep="\n  ")
     if host is not None:
-        host.stdin.write("wait 1 60000\n")
-        host.stdin.flush()
-        host.stdout.readline()
-        time.sleep(0.5)  # let the last publish land
-        host.stdin.write("run 4800\nstatus\nquit\n")
-        host.stdin.flush()
-        lines = host.communicate(timeout=60)[0].splitlines()
-        print("host:", lines[-1])
+        entries = []
+        for _ in range(400):  # the host processes audio only when asked: play until the last step is in its history
+            entries = host.history()
+            if entries and entries[-1][1] == str(args.steps - 1):
+                break
+            host.ask("realtime 50")
+        print("host:", host.ask("status"))
+        print("host history (id:step:loss:how):", " ".join(":".join(e) for e in entries))
+        tagged = [e for e in entries if e[2] != "-"]
+        if tagged:
+            best = min(tagged, key=lambda e: float(e[2]))
+            print(f"audition pin {best[0]} (step {best[1]}, lowest loss {best[2]}):", host.ask(f"audition pin {best[0]}"))
+            host.ask("realtime 200")
+            print("audition bypass:", host.ask("audition bypass"))
+            print("audition live:", host.ask("audition live"))
+            print("host:", host.ask("status"))
+        host.close()
     return 0
 
 

@@ -5,7 +5,9 @@ is of exactly known samples: after a publish the test waits for the reload, runs
 the crossfade, then records an impulse response and compares it with the same code rendered by
 ``adac.backends.faust.render`` (FAUST's C++ backend), to 1e-6 of the peak.
 """
+import copy
 import fcntl
+import functools
 import json
 import os
 import re
@@ -20,10 +22,14 @@ import torch
 
 import adac
 from adac.common.errors import AdacError
-from adac.hotreload import HotReload, build_host
+from adac.hotreload import CommandLineHost, HotReload, build_host
 
 ROOT = Path(__file__).resolve().parent.parent
-from adac.backends.faust.render import render_impulse_responses
+from adac.backends.faust import json_to_faust
+from adac.backends.faust.render import render_impulse_responses, render_signal
+from adac.build.manifest import load_manifest
+from adac.frontend.flamo.checkpoint import load_model
+from adac.ir import load_ir
 from conftest import FLOAT32_TOL
 from flamo_models import FS, fdn
 
@@ -58,6 +64,13 @@ def publisher(path, **kwargs) -> HotReload:
     return HotReload(FS, path=path, emit=identity, **kwargs)
 
 
+def published(path) -> str:
+    """The code of a published file, without the publisher's tag line (which must be there)."""
+    tag, _, code = Path(path).read_text().partition("\n")
+    assert tag.startswith("// adac-publish"), tag
+    return code
+
+
 def close(got: np.ndarray, want: np.ndarray) -> float:
     """max |got - want| relative to the peak of want."""
     assert got.shape == want.shape, (got.shape, want.shape)
@@ -72,18 +85,18 @@ def test_publishes_only_changes(tmp_path):
     assert live.update(comb(9, 0.5, 3)) is True
     assert live.update(comb(9, 0.5, 3)) is False  # same code: nothing written
     assert live.update(comb(9, 0.4, 3)) is True
-    assert (tmp_path / "m.dsp").read_text() == comb(9, 0.4, 3)
+    assert published(tmp_path / "m.dsp") == comb(9, 0.4, 3)
     assert live.published == 2 and live.steps == 3
 
 
 def test_throttle_by_steps_and_interval(tmp_path):
     live = publisher(tmp_path / "m.dsp", every_n_steps=3)
-    published = [live.update(comb(10 + i, 0.5, 3)) for i in range(7)]
-    assert published == [True, False, False, True, False, False, True]
+    wrote = [live.update(comb(10 + i, 0.5, 3)) for i in range(7)]
+    assert wrote == [True, False, False, True, False, False, True]
     slow = publisher(tmp_path / "s.dsp", min_interval_s=60)
     assert slow.update(comb(5, 0.5, 3)) and not slow.update(comb(6, 0.5, 3))
     assert slow.update(comb(7, 0.5, 3), force=True)
-    assert (tmp_path / "s.dsp").read_text() == comb(7, 0.5, 3)
+    assert published(tmp_path / "s.dsp") == comb(7, 0.5, 3)
 
 
 def test_the_emitter_runs_only_when_a_publish_is_due(tmp_path):
@@ -100,7 +113,7 @@ def test_default_emitter_is_flamo_to_faust(tmp_path):
     model = fdn(4, t60=0.05, direct=False, n_out=1)
     live = HotReload(FS, name="live", path=tmp_path / "m.dsp")
     assert live.update(model)
-    assert live.path.read_text() == adac.flamo_to_faust(model, FS, name="live")
+    assert published(live.path) == adac.flamo_to_faust(model, FS, name="live")
 
 
 def test_a_reader_never_sees_half_a_file(tmp_path):
@@ -113,7 +126,7 @@ def test_a_reader_never_sees_half_a_file(tmp_path):
 
     def reader():
         while not stop.is_set():
-            seen.append(path.read_text())
+            seen.append(published(path))
 
     thread = threading.Thread(target=reader)
     thread.start()
@@ -136,7 +149,7 @@ def test_two_publishers_on_one_path(tmp_path):
         assert second.skipped == 1
     assert not path.exists()
     assert first.publish(comb(12, 0.5, 3)) and second.publish(comb(13, 0.5, 3))
-    assert path.read_text() == comb(13, 0.5, 3)  # whole files; the last one wins
+    assert published(path) == comb(13, 0.5, 3)  # whole files; the last one wins
     # a skipped publish is retried: the same code is not "already published"
     assert second.publish(comb(11, 0.5, 3))
 
@@ -150,7 +163,7 @@ def test_two_publishers_racing_leave_whole_files(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert path.read_text() in set(codes[0]) | set(codes[1])
+    assert published(path) in set(codes[0]) | set(codes[1])
     # every call either wrote a whole file or skipped at once (how many of each depends on the scheduling:
     # a publisher that finds the other mid-write skips, by design)
     assert all(p.published + p.skipped == 100 for p in pubs), [(p.published, p.skipped) for p in pubs]
@@ -172,7 +185,7 @@ def test_background_mode_never_waits_for_the_emitter_and_ends_on_the_newest(tmp_
         assert live.update(model)
     assert time.monotonic() - start < 0.5  # 20 steps; a blocking emitter would take 2 s
     assert live.flush(timeout=10)
-    assert live.path.read_text() == comb(9, round(0.01 * 19 * 2, 6), 3)  # the newest snapshot, not a torn one
+    assert published(live.path) == comb(9, round(0.01 * 19 * 2, 6), 3)  # the newest snapshot, not a torn one
     assert 1 <= live.published < 20 and not live.errors
     assert model.weight.sum().item() == pytest.approx(0.38)  # the caller's model is untouched
 
@@ -204,45 +217,19 @@ def host_binary():
     return build_host(targets=("cli",))["cli"]
 
 
-class Host:
+class Host(CommandLineHost):
     def __init__(self, binary, path, *args):
-        self.proc = subprocess.Popen([str(binary), str(path), str(FS), *map(str, args)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def ask(self, line: str) -> str:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline().strip()
-        assert answer, f"the host died on {line!r}: {self.proc.stderr.read() if self.proc.poll() is not None else ''}"
-        return answer
-
-    def wait(self, reloads: int, ms: int = 20000):
-        assert self.ask(f"wait {reloads} {ms}") == "ok", self.status()
-
-    def impulse(self, n: int) -> np.ndarray:
-        """(n, n_out, n_in), like adac.backends.faust.render.render_impulse_responses."""
-        words = self.ask(f"impulse {n}").split()
-        assert words[0] == "ir", words[:5]
-        n_in, n_out = int(words[1]), int(words[2])
-        return np.array(words[3:], dtype=float).reshape(max(1, n_in), n, n_out).transpose(1, 2, 0)
+        super().__init__(path, FS, *args, binary=binary)
 
     def settle_and_impulse(self, n: int) -> np.ndarray:
+        assert self.ask("input silence") == "ok"
         self.ask("run 8192")  # past any crossfade; the new DSP has heard only silence
         return self.impulse(n)
 
-    def status(self) -> dict:
-        words, _, error = self.ask("status").partition("|")
-        fields = dict(w.split("=", 1) for w in words.split()[1:])
-        out = {k: int(v) for k, v in fields.items() if k not in ("ms", "backend")}
-        out.update(ms=float(fields["ms"]), backend=fields["backend"], error=error.strip())
-        return out
-
-    def quit(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.flush()
-        self.proc.wait(timeout=10)
-        return self.proc.stderr.read()
+    def quit(self) -> str:
+        """Quit; what the host wrote to its standard error."""
+        self.close(timeout=10)
+        return self.stderr()
 
 
 @pytest.fixture
@@ -332,6 +319,25 @@ def test_a_constant_the_code_needs_fixed_falls_back_to_a_plain_compile(host):
     assert status["lifted"] == 0 and status["failures"] == 0
     assert close(h.settle_and_impulse(100), render_impulse_responses(code, FS, 100)) <= FLOAT32_TOL
 
+
+
+def test_constants_of_a_definition_process_never_reaches_have_no_control_and_are_no_error(host):
+    """FAUST drops the widgets of code `process` does not use (a built .dsp's other-rate lowerings
+    `adac_process_<rate>`), so the hidden controls of their lifted constants do not exist."""
+    h, live = host
+
+    def code(feedback: float, unused: float) -> str:
+        return comb(9, feedback, 3) + f"adac_process_96000 = _ * {unused!r} : + ~ *({unused!r});\n"
+
+    live.publish(code(0.5, 0.25))  # new structure (the fixture's code has no second definition): a compile
+    h.wait(2)
+    live.publish(code(0.4, 0.3))   # a used and an unused constant move: an update
+    h.wait(3)
+    status = h.status()
+    assert (status["compiles"], status["updates"], status["lifted"], status["failures"]) == (2, 1, 1, 0), status
+    got = h.settle_and_impulse(300)
+    assert close(got, render_impulse_responses(code(0.4, 0.3), FS, 300)) <= FLOAT32_TOL
+    assert close(got, render_impulse_responses(code(0.5, 0.25), FS, 300)) > 1e-2
 
 def status_file(path, condition, timeout=10.0):
     """The host's status file once it satisfies ``condition`` (None if it never does within ``timeout``):
@@ -435,6 +441,100 @@ def test_a_flamo_model_through_the_publisher(host_binary, tmp_path):
         h.quit()
 
 
+
+# --- the shipped example ----------------------------------------------------------------------
+
+# Samples of each impulse response of the shipped example: 1 s; the host's 4 s of silence between two
+# inputs' impulses take the previous input's tail (T60 ~1.5 s) far below 1e-6 of the peak (-60 dB per T60).
+EXAMPLE_IR_SAMPLES = FS
+
+
+@pytest.fixture(scope="module")
+def shipped_example():
+    """The shipped example (plugins/AdacFDN) as `scons -Q STEPS=ir,dsp plugins/AdacFDN` builds it.
+
+    Returns (manifest, ir: dict, code: str of build/AdacFDN/AdacFDN.dsp: ``process`` at fs and the
+    other-rate lowerings ``adac_process_<rate>``, which ``process`` never reaches).
+    """
+    proc = subprocess.run(["scons", "-Q", "STEPS=ir,dsp", "plugins/AdacFDN"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = load_manifest(ROOT / "plugins" / "AdacFDN" / "plugin.yaml")
+    assert manifest.fs == FS
+    out = ROOT / "build" / "AdacFDN"
+    return manifest, load_ir(out / "AdacFDN.json"), (out / "AdacFDN.dsp").read_text()
+
+
+@functools.lru_cache(maxsize=None)
+def faust_impulse_responses(code: str) -> np.ndarray:
+    """FAUST's own render (C++ backend) of ``code``: (EXAMPLE_IR_SAMPLES, n_out, n_in); one per code text."""
+    return render_impulse_responses(code, FS, EXAMPLE_IR_SAMPLES)
+
+
+def scaled_example_ir(ir: dict, factor: float) -> dict:
+    """A training step on the IR: the reverberator's input gains (core.branchA.input_gain) times ``factor``."""
+    ir = copy.deepcopy(ir)
+    nodes = [ir["graph"]]
+    while nodes:
+        node = nodes.pop()
+        if node.get("path") == "core.branchA.input_gain":
+            node["matrix"] = (np.asarray(node["matrix"], dtype=float) * factor).tolist()
+            return ir
+        nodes.extend(node.get("children", []))
+    raise AssertionError("the example's IR has no core.branchA.input_gain")
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interpreter", "tiered"])
+@pytest.mark.parametrize("source", ["scons", "publisher"])
+def test_the_shipped_example_plays_exactly_and_takes_constant_updates(host_binary, shipped_example, tmp_path, backend,
+                                                                      source):
+    """The example's real .dsp (every rate's lowering in it) and the publisher's code of the example model load
+    with every backend, play FAUST's own impulse response, and a constant-only republish is an update."""
+    manifest, ir, built = shipped_example
+    path = tmp_path / "live.dsp"
+    if source == "scons":
+        emit = functools.partial(json_to_faust, controls=manifest.controls or None, rates=manifest.lowered_rates,
+                                 **manifest.codegen_options)
+        assert emit(ir) == built  # the scons step's generator: the republish below is what a rebuild writes
+        live = publisher(path)
+        live.publish(built)
+        republish = functools.partial(live.publish, emit(scaled_example_ir(ir, 0.9)))
+    else:
+        model = load_model(manifest)
+        live = HotReload(manifest.fs, name=manifest.name, controls=manifest.controls, path=path, min_interval_s=0)
+        assert live.update(model)
+
+        def republish():  # a training step of the reverberator's input and output gains (outside the loop:
+            # a step of the mixing matrix moves the T60 estimate, i.e. the rt60 slider's default, and compiles)
+            with torch.no_grad():
+                for name, module in model.named_modules():
+                    if name.endswith(("branchA.input_gain", "branchA.output_gain")):
+                        module.param.mul_(0.97)
+            assert live.update(model)
+    first = published(path)
+    tiers = ["interpreter", "llvm"] if backend == "tiered" else [backend]
+    h = Host(host_binary, path, "--backend", backend, *(["--promote", "manual"] if backend == "tiered" else []))
+    try:
+        h.wait(1, 60000)
+        for tier in tiers:
+            if tier == "llvm" and backend == "tiered":
+                assert h.ask("promote 120000") == "ok", h.status()
+            status = h.status()
+            assert (status["tier"], status["lifted"], status["failures"]) == (tier, 1, 0), status
+            got = h.settle_and_impulse(EXAMPLE_IR_SAMPLES)
+            assert close(got, faust_impulse_responses(first)) <= FLOAT32_TOL, tier
+        compiles = h.status()["compiles"]
+        republish()
+        second = published(path)
+        assert second != first
+        h.wait(2, 60000)
+        status = h.status()
+        assert (status["updates"], status["compiles"], status["failures"]) == (1, compiles, 0), status
+        got = h.settle_and_impulse(EXAMPLE_IR_SAMPLES)
+        assert close(got, faust_impulse_responses(second)) <= FLOAT32_TOL
+        assert close(got, faust_impulse_responses(first)) > 1e-3  # the update changed what plays
+    finally:
+        h.quit()
+
 @pytest.mark.juce
 def test_the_plugin_builds_and_loads(tmp_path):
     pedalboard = pytest.importorskip("pedalboard")
@@ -448,7 +548,7 @@ def test_the_plugin_builds_and_loads(tmp_path):
     assert own_objects and not [o for o in own_objects if re.match(r"juce_(core|events|graphics|gui_basics|audio_basics)", o)]
     live = publisher(tmp_path / "live.dsp")
     code = 'import("stdfaust.lib");\nprocess = _ * hgroup("adac", hslider("dry_wet", 1, 0, 1, 0.001)) * 0.5 <: _, _;\n'
-    live.publish(code)
+    live.publish(code, step=1)
     os.environ["ADAC_HOTRELOAD_PATH"] = str(live.path)
     try:
         plugin = pedalboard.load_plugin(str(built["vst3"]))
@@ -456,7 +556,255 @@ def test_the_plugin_builds_and_loads(tmp_path):
         audio[:, 0] = 1
         out = plugin(audio, FS)
         assert abs(out[0, 0] - 0.5) < 1e-6 and abs(out[1, 0] - 0.5) < 1e-6
-        status = status_file(tmp_path / "live.dsp.status.json", lambda r: r["reloads"] >= 1)
-        assert status["ok"] and status["reloads"] >= 1
+        status_path = tmp_path / "live.dsp.status.json"
+        status = status_file(status_path, lambda r: r["reloads"] >= 1)
+        assert status["ok"] and status["reloads"] >= 1 and status["backend"] == "tiered"  # the plugin's default
+        # a sample-rate change re-initialises the DSP; nothing is compiled again
+        out = plugin(audio, 44100)
+        assert abs(out[0, 0] - 0.5) < 1e-6 and abs(out[1, 0] - 0.5) < 1e-6
+        assert status_file(status_path, lambda r: r["compiles"] == 1)["compiles"] == 1
+        # the audition parameter: bypass plays the dry input (both outputs take the mono DSP's input, the left)
+        assert plugin.parameters["audition"].valid_values == ["live", "pinned", "bypass"]
+        plugin.audition = "bypass"
+        noise = np.random.default_rng(1).standard_normal((1, 8192)).astype(np.float32).repeat(2, axis=0)
+        plugin(noise[:, :512], 44100, reset=False)  # the audio thread hands the request to the engine
+        assert status_file(status_path, lambda r: r["audition"] == "bypass")["tier"] == "bypass"
+        out = plugin(noise, 44100, reset=False)
+        assert np.array_equal(out[:, 1000:], noise[:, 1000:])  # past the 10 ms crossfade: the dry input
+        plugin.audition = "live"
+        plugin(noise[:, :512], 44100, reset=False)
+        assert status_file(status_path, lambda r: r["audition"] == "live")["audition"] == "live"
+        plugin(np.zeros((2, 2048), dtype=np.float32), 44100, reset=False)  # through the crossfade
+        out = plugin(audio, 44100, reset=False)
+        assert abs(out[0, 0] - 0.5) < 1e-6 and abs(out[1, 0] - 0.5) < 1e-6  # the DSP again
+        # a training step (a coefficient) plays live; "pinned" + "pinned step" 1 plays step 1's model again
+        live.publish(code.replace("* 0.5", "* 0.25"), step=2)
+        assert status_file(status_path, lambda r: r["updates"] >= 1)["updates"] == 1
+        out = plugin(audio, 44100, reset=False)
+        assert abs(out[0, 0] - 0.25) < 1e-6
+        plugin.pinned_step = 1
+        plugin.audition = "pinned"
+        plugin(noise[:, :512], 44100, reset=False)
+        assert status_file(status_path, lambda r: r["audition"] == "pin:1")["audition"] == "pin:1"
+        plugin(np.zeros((2, 2048), dtype=np.float32), 44100, reset=False)  # through the crossfade
+        out = plugin(audio, 44100, reset=False)
+        assert abs(out[0, 0] - 0.5) < 1e-6 and abs(out[1, 0] - 0.5) < 1e-6
     finally:
         del os.environ["ADAC_HOTRELOAD_PATH"]
+
+
+# --- tiered compilation, A/B history, sample-rate changes ----------------------------------------------
+
+
+def sine(hz: float, amp: float, n: int) -> np.ndarray:
+    """The host's `input sine HZ AMP` signal, first n samples (float32 like the host's buffers)."""
+    return (amp * np.sin(2 * np.pi * hz * np.arange(n) / FS)).astype(np.float32).astype(float)
+
+
+def crossfaded(old: np.ndarray, new: np.ndarray, fade: int) -> np.ndarray:
+    """The engine's documented crossfade: sample k of the switch is (1 - a) old + a new, a = min(k, fade) / fade."""
+    a = np.minimum(np.arange(len(old)), fade)[:, None] / fade
+    return (1 - a) * old + a * new
+
+
+def test_tiered_plays_the_interpreter_then_llvm_continuously(host_binary, tmp_path):
+    live = publisher(tmp_path / "live.dsp")
+    code = fdn_code((17, 23), 0.7, 0.5)
+    live.publish(code)
+    h = Host(host_binary, live.path, "--backend", "tiered", "--promote", "manual")
+    try:
+        h.wait(1)
+        assert h.status()["tier"] == "interpreter" and h.status()["backend"] == "tiered"
+        assert h.ask("set /adac/level 0.5") == "ok"
+        assert h.ask("input sine 440 0.5") == "ok"
+        first = h.record(3000)  # the interpreter build, 3000 samples
+        assert h.status()["tier"] == "interpreter"
+        assert h.ask("promote 60000") == "ok"
+        assert h.status()["tier"] == "llvm"
+        second = h.record(3000)  # the crossfade to the LLVM build (fresh state) and on
+        x = sine(440, 0.5, 6000)[:, None]
+        params = {"/adac/level": 0.5}
+        kept = render_signal(code, FS, x, params=params)         # the interpreter instance had it played on
+        fresh = render_signal(code, FS, x[3000:], params=params)  # the LLVM instance starts at the swap
+        assert close(first, kept[:3000]) <= FLOAT32_TOL
+        assert close(second, crossfaded(kept[3000:], fresh, 480)) <= FLOAT32_TOL
+        # the same as a host that only ever had the LLVM build
+        after = h.settle_and_impulse(1000)
+        assert close(after, render_impulse_responses(code, FS, 1000, params=params)) <= FLOAT32_TOL
+        pure = Host(host_binary, live.path, "--backend", "llvm")
+        try:
+            pure.wait(1)
+            assert pure.ask("set /adac/level 0.5") == "ok"
+            assert close(after, pure.impulse(1000)) <= FLOAT32_TOL
+        finally:
+            pure.quit()
+        status = h.status()
+        assert status["compiles"] == 1 and status["failures"] == 0
+    finally:
+        h.quit()
+
+
+def test_tiered_keeps_parameters_across_both_swaps(host_binary, tmp_path):
+    live = publisher(tmp_path / "live.dsp")
+    a, b = comb(9, 0.5, 3), comb(7, -0.25, 5)
+    live.publish(a)
+    h = Host(host_binary, live.path, "--backend", "tiered", "--promote", "manual")
+    try:
+        h.wait(1)
+        assert h.ask("set /adac/dry_wet 0.25") == "ok"
+        live.publish(b)  # a structural change: B's interpreter build replaces A
+        h.wait(2)
+        want = render_impulse_responses(b, FS, 400, params={"/adac/dry_wet": 0.25})
+        assert h.status()["tier"] == "interpreter"
+        assert close(h.settle_and_impulse(400), want) <= FLOAT32_TOL
+        assert h.ask("promote 60000") == "ok"  # and B's LLVM build replaces that
+        assert h.status()["tier"] == "llvm"
+        assert close(h.settle_and_impulse(400), want) <= FLOAT32_TOL
+        assert h.ask("get /adac/dry_wet") == "value 0.25"
+    finally:
+        h.quit()
+
+
+def test_a_coefficient_update_during_the_interpreter_tier_reaches_the_llvm_build(host_binary, tmp_path):
+    live = publisher(tmp_path / "live.dsp")
+    versions = [fdn_code((17, 23), 0.7 + 0.05 * i, 0.5 - 0.05 * i) for i in range(3)]
+    live.publish(versions[0])
+    h = Host(host_binary, live.path, "--backend", "tiered", "--promote", "manual")
+    try:
+        h.wait(1)
+        live.publish(versions[1])  # the LLVM build compiles versions[0]'s code; this only moves its constants
+        h.wait(2)
+        status = h.status()
+        assert status["compiles"] == 1 and status["updates"] == 1 and status["tier"] == "interpreter"
+        assert close(h.settle_and_impulse(1000), render_impulse_responses(versions[1], FS, 1000)) <= FLOAT32_TOL
+        assert h.ask("promote 60000") == "ok"
+        got = h.settle_and_impulse(1000)
+        assert close(got, render_impulse_responses(versions[1], FS, 1000)) <= FLOAT32_TOL
+        assert close(got, render_impulse_responses(versions[0], FS, 1000)) > 1e-2
+    finally:
+        h.quit()
+    # automatic promotion, an update published right behind the first load: whichever comes first
+    # (the LLVM build or the update), LLVM ends up playing the update's values
+    live = publisher(tmp_path / "auto.dsp")
+    live.publish(versions[0])
+    h = Host(host_binary, live.path, "--backend", "tiered")
+    try:
+        h.wait(1)
+        live.publish(versions[2])
+        h.wait(2)
+        assert h.ask("waittier llvm 60000") == "ok"
+        assert close(h.settle_and_impulse(1000), render_impulse_responses(versions[2], FS, 1000)) <= FLOAT32_TOL
+        assert h.status()["compiles"] == 1
+    finally:
+        h.quit()
+
+
+def test_history_lists_the_tag_lines_and_stays_bounded(host_binary, tmp_path):
+    live = publisher(tmp_path / "live.dsp")
+    publishes = [  # the publisher's tag line (step, loss) first
+        (fdn_code((17, 23), 0.7, 0.5), dict(step=3, loss=0.25)),
+        (fdn_code((17, 23), 0.6, 0.5), dict(step=4, loss=float("nan"))),  # floats only: the fast path
+        (fdn_code((19, 23), 0.6, 0.5), {}),                               # a delay length: a compile
+        (fdn_code((19, 23), 0.5, 0.5), dict(step=12)),
+        (fdn_code((19, 23), 0.4, 0.5), dict(loss=1e-05)),
+    ]
+    h = None
+    try:
+        for count, (code, tags) in enumerate(publishes, start=1):
+            assert live.publish(code, **tags)
+            assert live.path.read_text().startswith("// adac-publish")
+            h = h or Host(host_binary, live.path)
+            h.wait(count)
+        assert h.history() == [("1", "3", "0.25", "compile"), ("2", "4", "nan", "update"), ("3", "-", "-", "compile"),
+                               ("4", "12", "-", "update"), ("5", "-", "1e-05", "update")]
+        status = h.status()
+        assert status["compiles"] == 2 and status["updates"] == 3
+        # the tag line is not part of the program: the response is the untagged code's
+        want = render_impulse_responses(fdn_code((19, 23), 0.4, 0.5), FS, 1000)
+        assert close(h.settle_and_impulse(1000), want) <= FLOAT32_TOL
+        for i in range(40):  # bounded: the last 32 publishes
+            live.publish(fdn_code((19, 23), 0.3 + 0.001 * i, 0.5), step=100 + i)
+            h.wait(6 + i)
+        entries = h.history()
+        assert len(entries) == 32 and entries[0][:2] == ("14", "108") and entries[-1][:2] == ("45", "139")
+    finally:
+        if h is not None:
+            h.quit()
+
+
+def test_audition_pins_entries_and_bypasses(host_binary, tmp_path):
+    live = publisher(tmp_path / "live.dsp")
+    versions = [fdn_code((17, 23), 0.7, 0.5), fdn_code((17, 23), 0.5, 0.6), fdn_code((19, 29), 0.6, 0.5)]
+    h = None
+    try:
+        for count, code in enumerate(versions, start=1):
+            live.publish(code, step=10 * count)
+            if h is None:
+                h = Host(host_binary, live.path)
+            h.wait(count)
+        assert [e[3] for e in h.history()] == ["compile", "update", "compile"]
+        assert h.ask("set /adac/level 0.5") == "ok"
+        params = {"/adac/level": 0.5}
+        for pin in (1, 2):  # each entry's own response, with the parameters as set now
+            assert h.ask(f"audition pin {pin}") == "ok" and h.status()["audition"] == f"pin:{pin}"
+            want = render_impulse_responses(versions[pin - 1], FS, 1000, params=params)
+            assert close(h.settle_and_impulse(1000), want) <= FLOAT32_TOL
+        assert h.ask("audition pin 9").startswith("error")
+        assert h.status()["audition"] == "pin:2"
+        assert h.ask("audition live") == "ok"
+        assert close(h.settle_and_impulse(1000), render_impulse_responses(versions[2], FS, 1000, params=params)) <= FLOAT32_TOL
+
+        # switching while a signal plays: the engine's crossfade from the live model to a fresh instance of entry 1
+        h.ask("run 8192")  # the live DSP's state has died out
+        assert h.ask("input sine 300 0.5") == "ok"
+        before = h.record(2000)
+        assert h.ask("audition pin 1") == "ok"
+        after = h.record(2000)
+        x = sine(300, 0.5, 4000)[:, None]
+        live_stream = render_signal(versions[2], FS, x, params=params)
+        pinned = render_signal(versions[0], FS, x[2000:], params=params)
+        assert close(before, live_stream[:2000]) <= FLOAT32_TOL
+        assert close(after, crossfaded(live_stream[2000:], pinned, 480)) <= FLOAT32_TOL
+        steps = np.abs(np.diff(np.concatenate([before, after]), axis=0)).max()
+        assert steps <= np.abs(np.diff(np.concatenate([live_stream, pinned]), axis=0)).max() + np.abs(x).max() * 3 / 480
+
+        # bypass: the dry input, after a crossfade from what played
+        assert h.ask("audition bypass") == "ok" and h.status()["tier"] == "bypass"
+        fading = h.record(480)
+        dry = h.record(1000)
+        x = sine(300, 0.5, 5480)[:, None]
+        assert np.abs(dry - x[4480:5480]).max() <= 1e-7  # the same float32 samples (up to libm's last bit)
+        assert close(fading, crossfaded(render_signal(versions[0], FS, x[2000:4480], params=params)[2000:], x[4000:4480], 480)) \
+            <= FLOAT32_TOL
+        # a publish while bypassed is recorded, not played; live plays it
+        live.publish(fdn_code((19, 29), 0.55, 0.5), step=40)
+        h.wait(4)
+        assert np.abs(h.record(500) - sine(300, 0.5, 5980)[5480:, None]).max() <= 1e-7
+        assert h.ask("input silence") == "ok" and h.ask("audition live") == "ok"
+        want = render_impulse_responses(fdn_code((19, 29), 0.55, 0.5), FS, 1000, params=params)
+        assert close(h.settle_and_impulse(1000), want) <= FLOAT32_TOL
+    finally:
+        if h is not None:
+            h.quit()
+
+
+@pytest.mark.parametrize("backend", ["llvm", "tiered"])
+def test_a_sample_rate_change_reinitialises_without_compiling(host_binary, tmp_path, backend):
+    live = publisher(tmp_path / "live.dsp")
+    code = 'import("stdfaust.lib");\nprocess = fi.lowpass(2, hgroup("adac", hslider("cutoff", 1000, 20, 20000, 1))) * 0.8;\n'
+    live.publish(code)
+    h = Host(host_binary, live.path, "--backend", backend, "--block", "64")  # impulse N > 64: the engine splits
+    try:
+        h.wait(1)
+        if backend == "tiered":  # let the LLVM build take over first: a swap during an impulse would mix two states
+            assert h.ask("waittier llvm 60000") == "ok" and h.ask("run 2048") == "ok"
+        assert h.ask("set /adac/cutoff 2000") == "ok"
+        params = {"/adac/cutoff": 2000}
+        assert close(h.impulse(500), render_impulse_responses(code, FS, 500, params=params)) <= FLOAT32_TOL
+        assert h.ask("rate 44100") == "ok"
+        got = h.impulse(500)
+        assert close(got, render_impulse_responses(code, 44100, 500, params=params)) <= FLOAT32_TOL
+        assert close(got, render_impulse_responses(code, FS, 500, params=params)) > 1e-2
+        assert h.status()["compiles"] == 1
+    finally:
+        h.quit()

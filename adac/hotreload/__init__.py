@@ -1,9 +1,9 @@
 """Hot reload: hear a model while it trains.
 
-    live = adac.HotReload(48000, name="MyReverb", controls={"rt60": True}, path="build/live/model.dsp")
+    live = adac.HotReload(48000, name="MyReverb", controls={"dry_wet": True}, path="build/live/model.dsp")
     for step in range(steps):
         ...optimiser step...
-        live.update(model)          # re-emits; publishes only when the code changed
+        live.update(model, step=step, loss=loss.item())   # re-emits; publishes only when the code changed
 
 The running host (``hosts/hotreload``: a JUCE plugin and a command-line host, built by
 ``build_host``) watches the file. When only coefficients changed (the usual training step) it
@@ -12,23 +12,34 @@ fast path, ~5 ms publish-to-audio); otherwise it compiles the new code with libf
 audio thread and crossfades to it. Every slider keeps its value by FAUST address. See
 docs/hotreload.md.
 
+The emitter is incremental (:class:`adac.frontend.flamo.live.LiveExtractor`): the first ``update``
+extracts the model's structure (and validates the IR once); later steps re-read only the parameter
+values and emit the same code text apart from float literals, which is what the host's fast path
+needs. The code is what ``adac.flamo_to_faust(model, fs, name=name, controls=controls)`` gives, exactly;
+a change of structure (modules, shapes, constructor arguments) is detected and extracted in full.
+
+Each published file starts with a tag line, ``// adac-publish`` followed by ``step=<int>`` and
+``loss=<repr of a float>`` when ``update`` (or ``publish``) was given them; the host lists publishes by
+it (its ``history``) and strips it before it reads the code.
+
 Publishing writes a temp file in the same folder and renames it over the target, so a reader
 sees the old file or the new one, never half of either. Two publishers on one path: each publish
 is a whole file and the last rename wins; an advisory lock (``fcntl.flock`` on ``<path>.lock``)
 serialises the write-and-rename, and a publisher that cannot take it at once skips (returns
 False, counts it in ``skipped``, and publishes that code at its next chance) instead of waiting.
 
-The training loop never waits for the host. What ``update`` does cost is the emitter
-(``adac.flamo_to_faust``: hundreds of ms for a small FDN today); ``background=True`` moves it to
-a worker thread: ``update`` then only snapshots the model's parameters (``state_dict``, cheap;
-the first call also deep-copies the model once) and the worker emits and publishes the newest
-snapshot, dropping older ones it had no time for.
+The training loop never waits for the host. What ``update`` does cost is the emitter (a few ms to
+tens of ms per step; see bench/hotreload_e2e.py); ``background=True`` moves it to a worker thread:
+``update`` then only snapshots the model's parameters (``state_dict``, cheap; the first call also
+deep-copies the model once) and the worker emits and publishes the newest snapshot with its tags,
+dropping older ones it had no time for.
 """
 from __future__ import annotations
 
 import copy
 import fcntl
 import hashlib
+import operator
 import os
 import tempfile
 import threading
@@ -39,10 +50,27 @@ from typing import Callable
 from ..backends.faust import json_to_faust
 from ..common.errors import AdacError
 from ..common.fileio import default_permissions, os_error
-from ..frontend.flamo import flamo_to_json
-from .host import build_host
+from ..frontend.flamo.live import LiveExtractor
+from .host import CommandLineHost, build_host
 
-__all__ = ["HotReload", "build_host"]
+__all__ = ["CommandLineHost", "HotReload", "build_host", "tag_line"]
+
+TAG = "// adac-publish"
+
+
+def tag_line(step=None, loss=None) -> str:
+    """The first line of a published file: ``// adac-publish[ step=<int>][ loss=<repr of a float>]``."""
+    words = [TAG]
+    if step is not None:
+        if isinstance(step, bool) or not hasattr(step, "__index__"):
+            raise AdacError(f"HotReload: step must be an integer, got {step!r}")
+        words.append(f"step={operator.index(step)}")
+    if loss is not None:
+        try:
+            words.append(f"loss={float(loss)!r}")
+        except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of more than one value
+            raise AdacError(f"HotReload: loss must be a number (a float or a one-element tensor), got {loss!r}") from None
+    return " ".join(words)
 
 
 class HotReload:
@@ -54,7 +82,8 @@ class HotReload:
         path: the published ``.dsp`` (default ``build/live/<name>.dsp`` under the working folder).
         every_n_steps: publish at most every n-th ``update`` call.
         min_interval_s: and at most once per this many seconds (``force`` skips both).
-        emit: ``emit(model) -> str``; default the FLAMO frontend then the FAUST backend (``adac.flamo_to_faust``).
+        emit: ``emit(model) -> str``; default the incremental FLAMO frontend then the FAUST backend (the code
+            ``adac.flamo_to_faust`` gives).
         background: emit and publish on a worker thread (see the module doc); ``flush()`` waits for it.
     """
 
@@ -69,6 +98,7 @@ class HotReload:
             raise AdacError(f"HotReload: {self.path} is a directory: give the path of the .dsp file to publish")
         self.every_n_steps, self.min_interval_s = every_n_steps, min_interval_s
         self._emit = emit
+        self.extractor = LiveExtractor(fs, name=name)  # the default emitter's frontend (its ``extractions``)
         self.steps = 0       # update() calls
         self.published = 0   # files written
         self.skipped = 0     # publishes skipped because another publisher held the lock
@@ -86,13 +116,16 @@ class HotReload:
     def emit(self, model) -> str:
         if self._emit is not None:
             return self._emit(model)
-        return json_to_faust(flamo_to_json(model, self.fs, name=self.name), self.controls)
+        # the extractor validated the IR when it read the structure; a later step changed numbers only
+        return json_to_faust(self.extractor(model), self.controls, validate=False)
 
-    def update(self, model, force: bool = False) -> bool:
+    def update(self, model, force: bool = False, *, step=None, loss=None) -> bool:
         """Re-emit ``model``; publish if the code changed and the throttle allows.
 
+        ``step`` (an integer) and ``loss`` (a number or a one-element tensor) go into the file's tag line.
         Returns True if a file was written (background mode: if a snapshot was queued for the worker).
         """
+        tag = tag_line(step, loss)
         self.steps += 1
         if not force:
             if (self.steps - 1) % self.every_n_steps:
@@ -100,12 +133,16 @@ class HotReload:
             if time.monotonic() - self._last_time < self.min_interval_s:
                 return False
         if self.background:
-            return self._queue(model)
+            return self._queue(model, tag)
         self._last_time = time.monotonic()
-        return self.publish(self.emit(model))
+        return self._write(self.emit(model), tag)
 
-    def publish(self, code: str) -> bool:
-        """Write ``code`` atomically unless it is what was last published. Never waits for another publisher."""
+    def publish(self, code: str, *, step=None, loss=None) -> bool:
+        """Write the tag line and ``code`` atomically unless ``code`` is what was last published (whatever
+        the tags). Never waits for another publisher."""
+        return self._write(code, tag_line(step, loss))
+
+    def _write(self, code: str, tag: str) -> bool:
         digest = hashlib.sha256(code.encode()).hexdigest()
         with self._lock:
             if digest == self._last_digest:
@@ -122,7 +159,7 @@ class HotReload:
                         self.skipped += 1
                         return False  # another publisher is writing: never block the training loop
                     try:
-                        _replace(self.path, code)
+                        _replace(self.path, f"{tag}\n{code}")
                     finally:
                         fcntl.flock(lock, fcntl.LOCK_UN)
             except OSError as exc:  # a directory in the way, a read-only or full disk: named, not a traceback
@@ -134,7 +171,7 @@ class HotReload:
 
     # --- background mode ---------------------------------------------------------------------
 
-    def _queue(self, model) -> bool:
+    def _queue(self, model, tag: str) -> bool:
         if hasattr(model, "state_dict") and hasattr(model, "load_state_dict"):
             if self._shadow is None:
                 self._shadow = copy.deepcopy(model)  # once; later steps copy only the parameters
@@ -143,7 +180,7 @@ class HotReload:
             snapshot = ("object", model)
         self._last_time = time.monotonic()
         with self._wake:
-            self._pending = snapshot  # newest wins: an older snapshot not yet emitted is dropped
+            self._pending = snapshot + (tag,)  # newest wins: an older snapshot not yet emitted is dropped
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="adac-hotreload-publisher", daemon=True)
                 self._worker.start()
@@ -155,14 +192,14 @@ class HotReload:
             with self._wake:
                 while self._pending is None:
                     self._wake.wait()
-                kind, payload = self._pending
+                kind, payload, tag = self._pending
                 self._pending = None
                 self._busy = True
             try:
                 if kind == "state":
                     self._shadow.load_state_dict(payload)
                     payload = self._shadow
-                self.publish(self.emit(payload))
+                self._write(self.emit(payload), tag)
             except Exception as error:  # noqa: BLE001 - reported, the training goes on
                 self.errors.append(f"{type(error).__name__}: {error}")
             finally:

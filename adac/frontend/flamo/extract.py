@@ -61,7 +61,7 @@ def constructor_args(module: nn.Module, row: ModuleRow, path: str) -> dict:
     return args
 
 
-def _module_state(module: nn.Module) -> dict:
+def module_state(module: nn.Module) -> dict:
     """Random state drawn at construction that the round trip must restore."""
     mapping = getattr(module, "map_filter", None)
     if mapping is not None and hasattr(mapping, "shifts"):
@@ -77,10 +77,10 @@ def _flamo_record(module: nn.Module, row: ModuleRow, node: dict, path: str, cons
     record = {
         "class": type(module).__name__,
         "args": constructor_args(module, row, path),
-        "param": raw_param(module, path).to(torch.float64).cpu().tolist(),
+        "param": record_param(module, "constructor", path),
         "map": "constructor",
     }
-    state = _module_state(module)
+    state = module_state(module)
     if state:
         record["state"] = state
     settings = {"nfft": int(module.nfft), "alias_decay_db": 0.0, "dtype": torch.float64, "construct_dtype": construct_dtype}
@@ -93,7 +93,7 @@ def _flamo_record(module: nn.Module, row: ModuleRow, node: dict, path: str, cons
     if twin_node != node:
         if row.bakeable:
             record["map"] = "baked"
-            record["param"] = real_values(module.map(module.param), path, type(module).__name__).tolist()
+            record["param"] = record_param(module, "baked", path)
         else:
             record["map"] = "custom"
             if _other_band_edges(module, twin):
@@ -101,6 +101,14 @@ def _flamo_record(module: nn.Module, row: ModuleRow, node: dict, path: str, cons
                                     "which the module does not keep and the IR has not stored, so json_to_flamo cannot "
                                     "rebuild it (the compiled DSP is exact: only the round trip is refused)")
     return record
+
+
+def record_param(module: nn.Module, how: str, path: str) -> list:
+    """The round trip's parameter of ``module``: its raw ``param``, or for a ``baked`` map (``how``) the
+    mapped values, as nested lists of the param's (or the mapped values') shape."""
+    if how == "baked":
+        return real_values(module.map(module.param), path, type(module).__name__).tolist()
+    return raw_param(module, path).to(torch.float64).cpu().tolist()
 
 
 def _other_band_edges(module: nn.Module, twin: nn.Module | None) -> bool:
@@ -120,9 +128,13 @@ def _other_band_edges(module: nn.Module, twin: nn.Module | None) -> bool:
 
 
 class _Walker:
+    """Writes the graph; ``leaves`` lists, in the order written, ``(node, module, row)`` for every FLAMO DSP
+    module (the nodes a training step changes the values of: :mod:`adac.frontend.flamo.live`)."""
+
     def __init__(self, construct_dtype):
         self.count = 0
         self.construct_dtype = construct_dtype
+        self.leaves: list[tuple[dict, nn.Module, ModuleRow]] = []
 
     def node(self, fields: dict, path: str, name: str) -> dict:
         node = {"id": f"n{self.count}", "path": path, "name": name}
@@ -167,6 +179,7 @@ class _Walker:
         fields = row.extract(module, path)
         node = self.node(fields, path, name)
         node["flamo"] = _flamo_record(module, row, fields, path, self.construct_dtype)
+        self.leaves.append((node, module, row))
         return node
 
 
@@ -183,7 +196,7 @@ LAYER_ARGS = {"FFT": ("nfft", "norm"), "iFFT": ("nfft", "norm"), "FFTAntiAlias":
               "iFFTAntiAlias": ("nfft", "norm", "alias_decay_db")}
 
 
-def _shell_layers(model) -> dict:
+def shell_layers(model) -> dict:
     """The Shell's input/output layer classes and, for the FFT layers, their arguments (a custom
     ``Transform`` keeps only its class name: its function cannot be stored, and json_to_flamo refuses it)."""
     shell = {}
@@ -212,6 +225,12 @@ def flamo_to_json(model: nn.Module, fs: int, name: str = "adac_model") -> dict:
     Returns:
         dict: the IR document; see ``schemas/ir.schema.json``.
     """
+    return extract(model, fs, name)[0]
+
+
+def extract(model: nn.Module, fs: int, name: str = "adac_model") -> tuple[dict, list[tuple[dict, nn.Module, ModuleRow]]]:
+    """:func:`flamo_to_json`'s IR (validated) and the walker's leaves: ``(node, module, row)`` per FLAMO DSP
+    module, ``node`` being the document's own node of ``module``."""
     if not isinstance(model, nn.Module):
         raise AdacError(f"flamo_to_json: expected a FLAMO model (torch.nn.Module), got {type(model).__name__}")
     if not isinstance(fs, (int, np.integer)) or isinstance(fs, bool) or fs <= 0:
@@ -219,9 +238,10 @@ def flamo_to_json(model: nn.Module, fs: int, name: str = "adac_model") -> dict:
     settings = model_settings(model)
     shell = None
     if isinstance(model, system.Shell):
-        shell = _shell_layers(model)
+        shell = shell_layers(model)
+    walker = _Walker(settings["dtype"])
     with analysis_view(model, dtype=torch.float64, alias_decay_db=0.0), torch.no_grad():
-        graph = _Walker(settings["dtype"]).walk(model, "", "model")
+        graph = walker.walk(model, "", "model")
     document = {
         "format": IR_FORMAT,
         "version": IR_VERSION,
@@ -239,7 +259,7 @@ def flamo_to_json(model: nn.Module, fs: int, name: str = "adac_model") -> dict:
         },
         "graph": graph,
     }
-    return validate_ir(document, source=f"IR of {name!r}")
+    return validate_ir(document, source=f"IR of {name!r}"), walker.leaves
 
 
 def flamo_version() -> str:

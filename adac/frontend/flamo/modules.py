@@ -25,6 +25,7 @@ FLAMO semantics that matter here:
 from __future__ import annotations
 
 import contextlib
+import types
 from dataclasses import dataclass
 from typing import Callable
 
@@ -57,16 +58,16 @@ def model_settings(model: nn.Module) -> dict:
     }
 
 
-_MAP_ATTRIBUTES = ("map", "map_delay", "map_gain")  # a module's maps, which the user may have set
+MAP_ATTRIBUTES = ("map", "map_delay", "map_gain")  # a module's maps, which the user may have set
 
 
-def _reconfigure(model: nn.Module, *, dtype=None, nfft=None, alias_decay_db=None) -> None:
+def reconfigure(model: nn.Module, *, dtype=None, nfft=None, alias_decay_db=None) -> None:
     # FLAMO's delay classes rebuild their frequency grid (initialize_class) only when set_nfft changes
     # nfft, and then reset the map of a requires_grad delay to softplus. The grid is rebuilt here in every
     # case (same nfft, new dtype: a float32 grid cast to float64 would carry float32 noise into a float64
     # response), and every module keeps the map it had (the user's own map included).
     maps = {(module, key): module.__dict__[key] for module in model.modules() if isinstance(module, dsp.DSP)
-            for key in _MAP_ATTRIBUTES if key in module.__dict__}
+            for key in MAP_ATTRIBUTES if key in module.__dict__}
     targets = [model] if hasattr(model, "set_dtype") else [m for m in model.modules() if isinstance(m, dsp.DSP)]
     for target in targets:
         if dtype is not None:
@@ -113,10 +114,10 @@ def analysis_view(model: nn.Module, *, dtype=torch.float64, nfft: int | None = N
     """
     before = model_settings(model)
     try:
-        _reconfigure(model, dtype=dtype, nfft=nfft, alias_decay_db=alias_decay_db)
+        reconfigure(model, dtype=dtype, nfft=nfft, alias_decay_db=alias_decay_db)
         yield model
     finally:
-        _reconfigure(model, dtype=before["dtype"], nfft=before["nfft"], alias_decay_db=before["alias_decay_db"])
+        reconfigure(model, dtype=before["dtype"], nfft=before["nfft"], alias_decay_db=before["alias_decay_db"])
 
 
 # ----------------------------------------------------------------------------
@@ -152,37 +153,37 @@ def _delays(samples: np.ndarray, isint: bool, path: str, what: str) -> np.ndarra
     return samples
 
 
-@contextlib.contextmanager
-def _recorded_polynomials():
-    """Record the coefficient tensors FLAMO's filter classes evaluate.
+def _recorded_polynomials(module: nn.Module) -> list:
+    """The coefficient tensors FLAMO's filter class ``module`` computes, without evaluating them.
 
-    Every filter class computes ``B = poly_freq_response(b, ...)`` then
-    ``A = poly_freq_response(a, ...)`` and ``stable_cascade_response(B, A, dim)``;
-    recording those calls gives the exact time-domain coefficients and which
-    axes hold taps and cascaded sections.
+    Every filter class's ``get_poly_coeff`` computes b and a from its parameters, then
+    ``B = poly_freq_response(b, nfft, dim)``, ``A = poly_freq_response(a, ...)`` and
+    ``stable_cascade_response(B, A, dim)``. The class's own ``get_poly_coeff`` runs here with those two
+    names bound to recorders in a private copy of its module's globals: the recorders keep the exact
+    time-domain coefficients and the axes of taps and cascaded sections, and return nothing, so no
+    response is evaluated on the nfft grid; FLAMO itself is not patched (a training loop in another
+    thread runs FLAMO's own functions meanwhile).
+    Returns ``[("poly", coeffs, tap_dim), ("poly", coeffs, tap_dim), ("cascade", section_dim)]``.
     """
     calls: list = []
-    orig_poly, orig_cascade = dsp.poly_freq_response, dsp.stable_cascade_response
 
     def poly(coeffs, nfft, dim=0):
-        calls.append(("poly", coeffs.detach().clone(), dim))
-        return orig_poly(coeffs, nfft, dim)
+        calls.append(("poly", coeffs.detach(), dim))
 
     def cascade(B, A, dim, out_dtype=None):
         calls.append(("cascade", dim))
-        return orig_cascade(B, A, dim, out_dtype)
 
-    dsp.poly_freq_response, dsp.stable_cascade_response = poly, cascade
-    try:
-        yield calls
-    finally:
-        dsp.poly_freq_response, dsp.stable_cascade_response = orig_poly, orig_cascade
+    method = type(module).get_poly_coeff
+    namespace = {**method.__globals__, "poly_freq_response": poly, "stable_cascade_response": cascade}
+    recording = types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
+    with torch.no_grad():
+        recording(module, module.map(module.param))
+    return calls
 
 
 def iir_sections(module: nn.Module, path: str) -> np.ndarray:
-    """Normalised SOS ``(K, 6, *io)`` from the module's own ``get_poly_coeff``."""
-    with _recorded_polynomials() as calls, torch.no_grad():
-        module.get_poly_coeff(module.map(module.param))
+    """Normalised SOS ``(K, 6, *io)`` from the module's own ``get_poly_coeff`` (:func:`_recorded_polynomials`)."""
+    calls = _recorded_polynomials(module)
     polys = [c for c in calls if c[0] == "poly"]
     cascades = [c for c in calls if c[0] == "cascade"]
     if len(polys) != 2 or len(cascades) != 1:
@@ -267,18 +268,18 @@ def _refuse_unstable_design(m, sections: np.ndarray, path: str) -> None:
     if cls in _RAW_SECTION_CLASSES:
         return
     flat = sections.reshape(sections.shape[0], 6, -1)
-    for k in range(flat.shape[0]):
-        for c in range(flat.shape[2]):
-            a1, a2 = flat[k, 4, c], flat[k, 5, c]
-            radius = float(np.abs(np.roots([1.0, a1, a2])).max()) if (a1 or a2) else 0.0
-            if radius >= 1:
-                fs = getattr(m, "fs", None)
-                raise InvalidParameterError(
-                    f"{path or '<root>'}: {cls} at fs = {fs} Hz designs section {k} (channel {c}) with a pole of "
-                    f"radius {radius:.6g}, on or outside the unit circle: FLAMO's frequency-domain response of it is "
-                    "finite, but no causal realisation is stable (the compiled DSP would blow up). Change the sample "
-                    "rate (e.g. 48000 Hz) or the band edges (start_freq/end_freq, octave_interval) so every band lies "
-                    "well below Nyquist")
+    a1, a2 = flat[:, 4, :], flat[:, 5, :]  # (K, channels): poles are the roots of z^2 + a1 z + a2
+    root = np.sqrt(a1.astype(complex) ** 2 - 4 * a2)
+    radii = np.maximum(np.abs(-a1 + root), np.abs(-a1 - root)) / 2  # every section at once (not np.roots each)
+    unstable = np.argwhere(radii >= 1)
+    if len(unstable):
+        k, c = unstable[0]  # the first in (section, channel) order
+        raise InvalidParameterError(
+            f"{path or '<root>'}: {cls} at fs = {getattr(m, 'fs', None)} Hz designs section {k} (channel {c}) with a "
+            f"pole of radius {float(radii[k, c]):.6g}, on or outside the unit circle: FLAMO's frequency-domain response "
+            "of it is finite, but no causal realisation is stable (the compiled DSP would blow up). Change the sample "
+            "rate (e.g. 48000 Hz) or the band edges (start_freq/end_freq, octave_interval) so every band lies "
+            "well below Nyquist")
 
 
 def _sos(m, path):

@@ -26,21 +26,32 @@ def _float64_shell(model_or_ir, nfft: int):
         yield model if isinstance(model, system.Shell) else system.Shell(model)
 
 
+MAX_NFFT = 1 << 24  # FLAMO's FFT when it grows to hold a long reverb's decay
+
+
 def flamo_reference(model_or_ir, n_samples: int, nfft: int | None = None, alias_tolerance: float = 1e-11) -> tuple[np.ndarray, int]:
-    """FLAMO's float64 impulse responses, shape ``(n_samples, n_out, n_in)``, and the nfft used."""
-    nfft = int(nfft or 1 << int(np.ceil(np.log2(4 * n_samples))))
-    if nfft < n_samples:
-        raise AdacError(f"verify: nfft ({nfft}) must be at least n_samples ({n_samples})")
-    with _float64_shell(model_or_ir, nfft) as shell:
-        h = shell.get_time_response(identity=True)[0].detach().numpy()
-    if h.ndim == 2:
-        h = h[:, :, None]
-    peak = np.abs(h).max()
-    tail = np.abs(h[3 * nfft // 4:]).max()
-    if peak > 0 and tail > alias_tolerance * peak:
-        raise AdacError(f"verify: the FLAMO response has not decayed within nfft = {nfft} samples (last quarter at "
-                        f"{tail / peak:.2e} x peak): circular time aliasing would distort the reference; use a larger nfft")
-    return h[:n_samples], nfft
+    """FLAMO's float64 impulse responses, shape ``(n_samples, n_out, n_in)``, and the nfft used.
+
+    FLAMO's time response is circular over ``nfft`` samples: a given ``nfft`` is used as it is (refused when the
+    response has not decayed within it); without one, the FFT starts at 4 x ``n_samples`` and grows (x4, up to
+    2^24 samples) until the response has decayed within it (a long reverb needs more).
+    """
+    size = int(nfft or 1 << int(np.ceil(np.log2(4 * n_samples))))
+    if size < n_samples:
+        raise AdacError(f"verify: nfft ({size}) must be at least n_samples ({n_samples})")
+    while True:
+        with _float64_shell(model_or_ir, size) as shell:
+            h = shell.get_time_response(identity=True)[0].detach().numpy()
+        if h.ndim == 2:
+            h = h[:, :, None]
+        peak = np.abs(h).max()
+        tail = np.abs(h[3 * size // 4:]).max()
+        if not (peak > 0 and tail > alias_tolerance * peak):
+            return h[:n_samples], size
+        if nfft or size >= MAX_NFFT:
+            raise AdacError(f"verify: the FLAMO response has not decayed within nfft = {size} samples (last quarter at "
+                            f"{tail / peak:.2e} x peak): circular time aliasing would distort the reference; use a larger nfft")
+        size *= 4
 
 
 def flamo_frequency_response(model_or_ir, nfft: int) -> np.ndarray:

@@ -1,0 +1,163 @@
+"""Hearing a model while it trains: the incremental emitter, the publisher's tags, and the real
+command-line host taking FLAMO training steps on its fast path.
+
+The models are examples/live_training.py's FDN (trained matrix, input/output gains and per-line
+attenuation: FLAMO's parallelGEQ or parallelSOSFilter), trained with Adam for a few steps. The
+reference for every emitted text is ``adac.flamo_to_faust`` of the same model at the same step (the
+full frontend and backend, run independently of the publisher's incremental path).
+"""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from flamo.processor import dsp
+
+import adac
+from adac.common.errors import AdacError
+from adac.hotreload import CommandLineHost, HotReload, build_host
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+from live_training import build, training_steps  # noqa: E402
+
+FS = 48000
+NFFT = 2 ** 12
+CONTROLS = {"dry_wet": True}
+
+pytestmark = pytest.mark.usefixtures("faust_available")
+
+
+def model(attenuation: str, lines: int = 4):
+    torch.manual_seed(0)
+    return build(lines, attenuation, FS, NFFT)
+
+
+def publisher(path, **kwargs) -> HotReload:
+    return HotReload(FS, name="live", controls=CONTROLS, path=path, min_interval_s=0, **kwargs)
+
+
+def full(play) -> str:
+    return adac.flamo_to_faust(play, FS, name="live", controls=CONTROLS)
+
+
+def delay_module(play):
+    return next(m for m in play.modules() if type(m).__name__ == "parallelDelay")
+
+
+def lengthen_first_delay(play) -> None:
+    delays = delay_module(play)
+    samples = delays.s2sample(delays.map(delays.param.detach())).round()
+    samples[0] += 1
+    delays.assign_value(delays.sample2s(samples))
+
+
+# --- the incremental emitter -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attenuation", ["geq", "sos"])
+def test_training_steps_emit_what_the_full_emitter_emits(tmp_path, attenuation):
+    play, train = model(attenuation)
+    live = publisher(tmp_path / "live.dsp")
+    codes = []
+    for step, _ in training_steps(train, 4, lr=1e-2):
+        code = live.emit(play)
+        assert code == full(play), f"step {step}: the incremental code differs from adac.flamo_to_faust"
+        codes.append(code)
+    assert live.extractor.extractions == 1  # the structure was read once
+    assert len(set(codes)) == len(codes)  # every step changed the code (its constants)
+
+
+def test_a_new_delay_length_is_read_without_a_new_extraction(tmp_path):
+    play, train = model("geq")
+    live = publisher(tmp_path / "live.dsp")
+    before = live.emit(play)
+    lengthen_first_delay(play)
+    code = live.emit(play)
+    assert code != before and code == full(play)
+    assert live.extractor.extractions == 1
+
+
+def test_a_structural_change_extracts_again(tmp_path):
+    play, train = model("sos")
+    live = publisher(tmp_path / "live.dsp")
+    live.emit(play)
+    feedback = play.get_core().feedback_loop.feedback
+    feedback.attenuation = dsp.parallelGEQ(size=(4,), octave_interval=1, fs=FS, nfft=NFFT)  # another class
+    assert live.emit(play) == full(play)
+    assert live.extractor.extractions == 2
+    feedback.add_module("tilt", dsp.parallelGain(size=(4,), nfft=NFFT))  # one more module
+    assert live.emit(play) == full(play)
+    assert live.extractor.extractions == 3
+    train.get_core().input_gain.assign_value(0.5 * train.get_core().input_gain.param.detach())  # values only
+    assert live.emit(play) == full(play)
+    assert live.extractor.extractions == 3
+
+
+# --- the publisher's tags ------------------------------------------------------------------------
+
+
+def test_the_tag_line(tmp_path):
+    live = HotReload(FS, path=tmp_path / "m.dsp", min_interval_s=0, emit=lambda code: code)
+    assert live.update("process = _;\n", step=7, loss=0.25)
+    assert live.path.read_text() == "// adac-publish step=7 loss=0.25\nprocess = _;\n"
+    assert live.update("process = *(0.5);\n", loss=torch.tensor(1 / 3))
+    assert live.path.read_text().splitlines()[0] == f"// adac-publish loss={float(torch.tensor(1 / 3))!r}"
+    assert live.update("process = *(0.25);\n", step=8)
+    assert live.path.read_text().splitlines()[0] == "// adac-publish step=8"
+    assert live.update("process = *(0.125);\n")
+    assert live.path.read_text() == "// adac-publish\nprocess = *(0.125);\n"
+    assert not live.update("process = *(0.125);\n", step=9, loss=0.1)  # the same code: not published again
+    for bad in ({"step": 1.5}, {"step": True}, {"step": "3"}, {"loss": "low"}, {"loss": torch.ones(2)}):
+        with pytest.raises(AdacError):
+            live.update("process = *(0.0625);\n", **bad)
+
+
+def test_background_publishes_carry_their_tags(tmp_path):
+    play, train = model("geq")
+    live = publisher(tmp_path / "live.dsp", background=True)
+    for step, loss in training_steps(train, 3):
+        live.update(play, step=step, loss=loss)
+    assert live.flush(timeout=120) and not live.errors, live.errors
+    first, _, code = live.path.read_text().partition("\n")
+    assert first == f"// adac-publish step=2 loss={loss!r}"
+    assert code == full(play)
+
+
+# --- through the real command-line host --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def host_binary():
+    return build_host(targets=("cli",))["cli"]
+
+
+@pytest.mark.parametrize("attenuation", ["geq", "sos"])
+def test_training_steps_take_the_hosts_fast_path(tmp_path, host_binary, attenuation):
+    play, train = model(attenuation)
+    live = publisher(tmp_path / "live.dsp")
+    with CommandLineHost(live.path, FS, binary=host_binary) as host:
+        losses = []
+        for step, loss in training_steps(train, 5, lr=1e-2):
+            assert live.update(play, step=step, loss=loss)
+            losses.append(loss)
+            host.wait(step + 1)
+        status = host.status()
+        assert (status["compiles"], status["updates"], status["failures"]) == (1, 4, 0), status
+        history = host.history()
+        assert [entry[1] for entry in history] == ["0", "1", "2", "3", "4"]
+        assert [float(entry[2]) for entry in history] == pytest.approx(losses, rel=1e-6)
+        assert [entry[3] for entry in history] == ["compile"] + ["update"] * 4
+        # a new delay length: the same structure for the extractor, new integers for the host (a compile)
+        lengthen_first_delay(play)
+        assert live.update(play, step=5)
+        host.wait(6)
+        assert host.status()["compiles"] == 2
+        # a structural change: extracted again, compiled
+        play.get_core().feedback_loop.feedback.add_module("tilt", dsp.parallelGain(size=(4,), nfft=NFFT))
+        assert live.update(play, step=6)
+        host.wait(7)
+        status = host.status()
+        assert (status["compiles"], status["updates"], status["failures"]) == (3, 4, 0), status
+        assert live.extractor.extractions == 2
+        assert live.path.read_text().partition("\n")[2] == full(play)
