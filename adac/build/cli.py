@@ -5,6 +5,7 @@
     adac [--build-root build] certify   MANIFEST IR.json OUT.cert.json
     adac [--build-root build] juce      MANIFEST IN.dsp OUTDIR        FAUST -> JUCE CMake project
     adac [--build-root build] plugin    MANIFEST PROJECTDIR OUT.bundles.json [--juce-build DIR] [--config C]
+    adac [--build-root build] report    MANIFEST IR.json X.dsp X.cert.json OUT/index.html [--bundles X.bundles.json]
     adac [--build-root build] package   MANIFEST OUTDIR ARTEFACT...   release copy (stripped) + release-manifest.json
     adac [--build-root build] release-manifest OUT.json ARTEFACT...
     adac [--build-root build] install   LISTING.bundles.json RECORD.json [--prefix DIR]
@@ -43,6 +44,8 @@ COMMANDS = {
     "certify": (["cert"], "IR -> stability certificate (refused if strict and not certified)", ["manifest", "ir", "out"]),
     "juce": ([], ".dsp -> JUCE CMake project folder", ["manifest", "dsp", "out"]),
     "plugin": ([], "JUCE project -> plugin bundles + listing", ["manifest", "project", "out"]),
+    "report": ([], "the report page: responses vs FLAMO, certificate, rt60 sweep, cost, audition (WebAssembly)",
+               ["manifest", "ir", "dsp", "cert", "out"]),
     "package": ([], "release copy of built artefacts (stripped bundles) + release-manifest.json", ["manifest", "out"]),
     "release-manifest": ([], "list artefacts with their sha256", ["out"]),
     "install": ([], "install the bundles a <Name>.bundles.json lists; record them in OUT", ["listing", "out"]),
@@ -71,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
                            help="JUCE build tree shared by all plugins, of this project or others (default: <build-root>/juce-build)")
             s.add_argument("--config", default="Release", help="CMake build type (default Release)")
             s.add_argument("--jobs", type=int, default=2, help="parallel compile jobs")
+        if name == "report":
+            s.add_argument("--bundles", type=Path, help="the plugin's <Name>.bundles.json: its cost is measured")
         if name == "install":
             s.add_argument("--prefix", help="install under this folder instead of the home folder")
         if name in ("release-manifest", "package"):
@@ -159,6 +164,7 @@ def run(args) -> int | None:
     from . import release, steps
 
     manifest = load_manifest(args.manifest)
+    start = time.perf_counter()
     if args.command == "build-ir":
         steps.ir_step(manifest, out)
     elif args.command == "emit":
@@ -172,6 +178,22 @@ def run(args) -> int | None:
         steps.plugin_step(manifest, args.project, out, juce_build=juce_build, config=args.config, jobs=args.jobs)
     elif args.command == "package":
         release.package_release(manifest, out, args.artefacts)
+    elif args.command == "report":
+        from ..report.page import build_report
+
+        build_report(manifest, args.ir, args.dsp, args.cert, out, bundles=args.bundles)
+    if args.command in TIMED_STEPS:  # each of their outputs lies in the plugin's output folder
+        _record_time(out.parent, args.command, time.perf_counter() - start)
+
+
+TIMED_STEPS = ("build-ir", "emit", "certify", "juce", "plugin")
+
+
+def _record_time(folder: Path, step: str, seconds: float) -> None:
+    """The wall-clock time of a step in ``folder/.times/<step>.json``, which the report reads (one file per
+    step: SCons runs steps side by side)."""
+    write_json_atomic(folder / ".times" / f"{step}.json", {"step": step, "seconds": round(seconds, 3),
+                                                            "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def _install(listing_path: Path, record: Path, prefix) -> None:
@@ -233,15 +255,7 @@ def _verify(args) -> int:
     ir, manifest = _source(args.input)
     precisions = ("float32", "double") if args.precision == "both" else (args.precision,)
     tolerances = {"float32": args.tolerance, "double": args.double_tolerance}
-    nfft = args.nfft or 1 << max(12, (4 * args.samples - 1).bit_length())
-    while True:
-        try:
-            report = verify(ir, n_samples=args.samples, precisions=precisions, nfft=nfft, **_codegen_options(manifest))
-            break
-        except AdacError as exc:  # a long reverb: FLAMO's circular response needs a longer FFT
-            if args.nfft or "has not decayed" not in str(exc) or nfft >= 1 << 24:
-                raise
-            nfft *= 4
+    report = verify(ir, n_samples=args.samples, precisions=precisions, nfft=args.nfft, **_codegen_options(manifest))
     print(f"{args.input}: {ir.get('name', '')} at {report.fs} Hz, {report.n_samples} samples against FLAMO "
           f"(float64, nfft {report.nfft}); error = max |compiled - FLAMO| / peak {report[precisions[0]].peak:.4g}")
     print(f"{'precision':<10} {'out':>3} {'in':>3} {'max abs error':>14} {'error / peak':>13} {'tolerance':>10}  result")

@@ -13,10 +13,25 @@ from ..common.version import __version__
 from .manifest import Manifest
 
 
+REPORT_PAGE = "index.html"  # the report page (adac.report.page): its whole folder is released
+
+
+def _copy_report(folder: Path, target: Path) -> Path:
+    """The report folder copied as a whole (beside the target, then renamed)."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(folder, tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return target
+
+
 def package_release(manifest: Manifest, out_dir: Path, artefacts: list[Path]) -> Path:
     """Release copy of a built plugin: ``out_dir`` (``build/release/<Name>-<version>``) receives the IR,
-    .dsp and certificate, the bundles listed by ``<Name>.bundles.json`` (stripped), and a
-    ``release-manifest.json`` listing each with its sha256. Returns the release manifest's path."""
+    .dsp and certificate, the bundles listed by ``<Name>.bundles.json`` (stripped), the report page's folder
+    (``report/``, given as its ``index.html``), and a ``release-manifest.json`` listing each with its
+    sha256 (every file of the report). Returns the release manifest's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     listed: list[Path] = []
@@ -30,6 +45,8 @@ def package_release(manifest: Manifest, out_dir: Path, artefacts: list[Path]) ->
                        "bundles": {fmt: {"path": entry["path"], "sha256": sha256_of(Path(entry["path"]))}
                                    for fmt, entry in copied.items()}}
             listed.append(write_json_atomic(out_dir / source.name, listing))
+        elif source.name == REPORT_PAGE:
+            listed.append(_copy_report(source.parent, out_dir / source.parent.name) / REPORT_PAGE)
         else:
             target = out_dir / source.name
             tmp = target.with_name(f".{target.name}.tmp")
@@ -49,7 +66,8 @@ def write_release_manifest(out: Path, inputs: list[Path]) -> Path:
     """List every artefact with its sha256, paths relative to ``out``'s folder.
 
     ``inputs`` are IR / .dsp / certificate files (listed as they are), ``<Name>.bundles.json``
-    listings (each bundle they list is entered) and other release manifests (merged).
+    listings (each bundle they list is entered), report pages (``report/index.html``: every file of
+    the folder) and other release manifests (merged).
     """
     out = Path(out).resolve()
     base = out.parent
@@ -66,6 +84,12 @@ def write_release_manifest(out: Path, inputs: list[Path]) -> Path:
         if source.name == "release-manifest.json":
             for entry in json.loads(source.read_text())["artefacts"]:
                 artefacts.append({**entry, "path": rel(source.parent / entry["path"])})
+            continue
+        if source.name == REPORT_PAGE:
+            plugin = json.loads((source.parent / "report.json").read_text())["plugin"]
+            for path in sorted(p for p in source.parent.rglob("*") if p.is_file()):
+                artefacts.append({"plugin": plugin, "kind": "report", "path": rel(path),
+                                  "sha256": sha256_of(path)})
             continue
         kind = next((k for suffix, k in _KINDS if source.name.endswith(suffix)), "file")
         if source.name.endswith(".bundles.json"):

@@ -63,7 +63,8 @@ def verify(model_or_ir, fs: int | None = None, n_samples: int = 8192, *, precisi
         fs: sample rate (required for a model; an IR carries its own).
         n_samples: length compared.
         precisions: FAUST renders to make: ``"float32"`` (default FAUST) and/or ``"double"`` (``-double``).
-        nfft: FLAMO's FFT size for the reference (default: next power of two >= 4 x n_samples). The
+        nfft: FLAMO's FFT size for the reference (default: from the next power of two >= 4 x n_samples, grown
+            until FLAMO's response has decayed within it; see ``flamo_reference``). The
             reference is computed at this nfft whatever the model's own (every delay's frequency grid is
             rebuilt in float64), and the model is left as it was (settings, maps and parameters).
         delay_limits: raises the bounds on delay lengths and memory (see ``json_to_faust``).

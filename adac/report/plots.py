@@ -3,8 +3,8 @@
     python3 -m adac.report.plots --ir build/AdacFDN/AdacFDN.json --out docs/img/rt60.png
 
 The sweep renders the compiled ``.dsp`` (FAUST, float32) with ``/adac/rt60`` set to
-each value and measures its broadband T30 (:mod:`adac.rt60`); the table of
-slider vs measured values is printed too.
+each value and measures its broadband T30 (:func:`adac.report.measure.rt60_sweep`); the table of
+slider vs measured values is printed too. The report page (:mod:`adac.report.page`) shows the same and more.
 """
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..analysis.controls import normalise_controls  # noqa: E402
-from ..analysis.rt60 import decay_time, energy_decay_curve  # noqa: E402
+from ..analysis.rt60 import energy_decay_curve  # noqa: E402
 from ..backends.faust import json_to_faust  # noqa: E402
 from ..backends.faust.render import render_impulse_responses  # noqa: E402
 from ..common.errors import exit_code_for_user_errors  # noqa: E402
 from ..common.fileio import write_bytes_atomic  # noqa: E402
 from ..frontend.flamo.reference import flamo_reference  # noqa: E402
 from ..ir import load_ir  # noqa: E402
+from .measure import rt60_sweep  # noqa: E402
 
 
 def plot(ir_path: Path, out: Path, seconds: float | None = None, sweep=(0.5, 0.75, 1.0, 1.5, 2.0)) -> Path:
@@ -37,13 +38,10 @@ def plot(ir_path: Path, out: Path, seconds: float | None = None, sweep=(0.5, 0.7
     compiled = render_impulse_responses(json_to_faust(ir), fs, n)
     reference, _ = flamo_reference(ir, n, 1 << int(np.ceil(np.log2(4 * n))), alias_tolerance=1e-9)
     code = json_to_faust(ir, {"rt60": {"min": min(sweep) * trained * 0.9, "max": max(sweep) * trained * 1.1}})
-    targets, measured = [], []
-    for factor in sweep:
-        target = round(factor * trained, 3)
-        y = render_impulse_responses(code, fs, int(fs * max(1.0, 3 * target)), params={"/adac/rt60": target})
-        targets.append(target)
-        measured.append(decay_time(y, fs))
-        print(f"rt60 slider {target:.3f} s: measured T30 {measured[-1]:.4f} s ({100 * (measured[-1] / target - 1):+.2f} %)")
+    targets = [round(factor * trained, 3) for factor in sweep]
+    measured = rt60_sweep(code, fs, targets)
+    for target, value in zip(targets, measured):
+        print(f"rt60 slider {target:.3f} s: measured T30 {value:.4f} s ({100 * (value / target - 1):+.2f} %)")
 
     t = np.arange(n) / fs
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))

@@ -2,6 +2,8 @@
 
     checkpoint + factory --AdacIR--> <Name>.json --AdacDSP--> <Name>.dsp --AdacJuce--> juce/ --AdacPlugin--> <Name>.bundles.json
                                         '--AdacCert--> <Name>.cert.json (gates the JUCE project)      (+ bundles/)
+    IR + .dsp + certificate (+ bundle listing) --AdacReport--> report/index.html (the report page, in the
+                  default build with the plugin; alias plugins/<Name>/report)
     release mode: the artefacts --AdacPackage--> release/<Name>-<version>/ (copies, stripped bundles,
                   release-manifest.json: path + sha256 of each) --AdacRelease--> release/release-manifest.json
     AdacInstall: a bundle listing -> ~/.vst3, ... ; AdacHotReload: the hot-reload hosts
@@ -42,7 +44,7 @@ Construction variables (override them in the SConstruct or on the command line w
     ADAC_JOBS          parallel compile jobs for the JUCE build (2; not part of any signature)
     ADAC_PREFIX        install under this folder instead of the home folder ("": the home folder)
     ADAC_<STEP>COM, ADAC_<STEP>COMSTR   the command and its short message, STEP in
-                       IR, DSP, CERT, JUCE, PLUGIN, PACKAGE, RELEASE, INSTALL, HOTRELOAD
+                       IR, DSP, CERT, JUCE, PLUGIN, REPORT, PACKAGE, RELEASE, INSTALL, HOTRELOAD
 """
 import ast
 import hashlib
@@ -61,7 +63,7 @@ import SCons.Scanner
 import SCons.Subst
 import SCons.Util
 
-STEPS = ("IR", "DSP", "CERT", "JUCE", "PLUGIN", "PACKAGE", "RELEASE", "INSTALL", "HOTRELOAD")
+STEPS = ("IR", "DSP", "CERT", "JUCE", "PLUGIN", "REPORT", "PACKAGE", "RELEASE", "INSTALL", "HOTRELOAD")
 
 # The adac package this tool belongs to (adac/build/scons/adac.py -> adac/), and its data folders: the
 # installed package's copy (adac/_data/<name>), else the checkout's top-level folder (as adac.common.resources).
@@ -82,6 +84,7 @@ COMMON = ("__init__.py", "__main__.py", "build", "common")
 STEP_STAGES = {"IR": ("frontend", "ir"), "DSP": ("backends/faust", "analysis", "ir"),
                "CERT": ("certificate", "analysis", "ir"),
                "JUCE": ("backends/juce", "backends/faust", "analysis", "ir"), "PLUGIN": ("backends/juce", "backends/faust"),
+               "REPORT": ("report", "equivalence", "certificate", "frontend", "backends/faust", "analysis", "ir"),
                "PACKAGE": ("backends/juce", "backends/faust"), "HOTRELOAD": ("hotreload", "backends/juce")}
 STEP_SCHEMAS = {"IR": ("ir.schema.json",), "CERT": ("cert.schema.json",)}
 
@@ -110,9 +113,13 @@ def _files(env, folder):
 
 
 def compiler_dependencies(env, step):
-    """The adac files and schemas a step's output depends on (a new adac rebuilds what it generates)."""
+    """The adac files and schemas a step's output depends on (a new adac rebuilds what it generates); the
+    report's also its page's static files (adac/report/*.js, *.css)."""
     files = sorted({f for part in COMMON + STEP_STAGES.get(step, ())
                     for f in _python_files(os.path.join(PACKAGE_DIR, part))})
+    if step == "REPORT":
+        files += sorted(glob.glob(os.path.join(PACKAGE_DIR, "report", "*.js"))
+                        + glob.glob(os.path.join(PACKAGE_DIR, "report", "*.css")))
     schemas = ("manifest.schema.json",) + STEP_SCHEMAS.get(step, ())
     return [env.fs.File(f) for f in files] + [env.fs.File(os.path.join(data_dir("schemas"), s)) for s in schemas]
 
@@ -367,10 +374,14 @@ def _inside(env, path, what):
 
 
 def AdacPluginTargets(env, manifest_path, plan, tools=None, steps=("ir", "dsp", "cert", "plugin"), release=False):
-    """Declare every artefact of one plugin; returns ``{step: nodes}`` (ir, dsp, cert, juce, plugin, release).
+    """Declare every artefact of one plugin; returns ``{step: nodes}`` (ir, dsp, cert, juce, plugin, report,
+    release).
 
     Artefacts go to ``$ADAC_BUILD_ROOT/<output>``; with ``release``, a packaging step copies them to
     ``$ADAC_BUILD_ROOT/release/<output>-<version>/`` (stripped bundles) with a release-manifest.json.
+    The report page (``<output>/report/index.html``) is declared with the .dsp and the certificate; it is
+    built by default (and released) with the plugin, whose cost it measures (``"report" in steps`` asks
+    for it without the plugin), and otherwise on request (alias ``plugins/<Name>/report``).
     Paths are taken as they are (``env.fs``): a ``$`` in a folder name is not a variable.
     """
     name = plan["name"]
@@ -408,16 +419,32 @@ def AdacPluginTargets(env, manifest_path, plan, tools=None, steps=("ir", "dsp", 
         env.Clean(plugin, out.Dir("bundles"))
         env.NoCache(plugin)  # its bundles/ folder is no declared target: a CacheDir could not restore it
         nodes["plugin"] = plugin
+    if "dsp" in nodes and "cert" in nodes:
+        listing = [nodes["plugin"][0]] if "plugin" in nodes else []
+        report = env.AdacReport(out.Dir("report").File("index.html"),
+                                [ir[0], nodes["dsp"][0], nodes["cert"][0], *listing,
+                                 _value(env, dict(params["dsp"], faust=faust_version(env)))],
+                                ADAC_REPORT_BUNDLES=listing[0] if listing else "")
+        env.Depends(report, compiler_dependencies(env, "REPORT"))
+        env.Clean(report, out.Dir("report"))
+        env.NoCache(report)  # the page's other files (figures, sounds, scripts) are no declared targets
+        nodes["report"] = report
     if release:
         folder = env.fs.Dir(_inside(env, os.path.join(root, "release", f"{plan['output']}-{plan['version']}"),
                                     f"{manifest_path}: /output:"))
-        artefacts = [nodes[s][0] for s in ("ir", "dsp", "cert", "plugin") if s in nodes]
+        artefacts = [nodes[s][0] for s in ("ir", "dsp", "cert", "plugin") + (("report",) if report_by_default(steps) else ())
+                     if s in nodes]
         package = env.AdacPackage(folder.File("release-manifest.json"), artefacts)
         env.Depends(package, compiler_dependencies(env, "PACKAGE"))
         env.Clean(package, folder)
         env.NoCache(package)  # the stripped bundles it copies are no declared targets
         nodes["release"] = package
     return nodes
+
+
+def report_by_default(steps):
+    """The report page comes with the plugin (it measures the plugin's cost), or when asked for by name."""
+    return "plugin" in steps or "report" in steps
 
 
 def AdacCache(env, folder):
@@ -459,7 +486,10 @@ def AdacProject(env, plugins_dir, steps=("ir", "dsp", "cert", "plugin"), release
         alias = f"plugins/{os.path.basename(os.path.dirname(manifest_path))}"
         for step, node in nodes.items():
             env.Alias(f"{alias}/{step}", node)
-        defaults.append(env.Alias(alias, list(nodes.values())))
+        # plugins/<Name> is the edit-build loop (IR to bundles); the report page joins the default build
+        defaults.append(env.Alias(alias, [node for step, node in nodes.items() if step != "report"]))
+        if "report" in nodes and report_by_default(steps):
+            defaults.append(nodes["report"])
         if "release" in nodes:
             release_parts.append(nodes["release"][0])
         if "plugin" in nodes:
@@ -491,15 +521,21 @@ def _juce_emitter(target, source, env):
 
 
 def _package_emitter(target, source, env):
-    """The release folder receives a copy of each source (bundles: in bundles/, listed by the copied listing)."""
+    """The release folder receives a copy of each source (bundles: in bundles/, listed by the copied listing;
+    the report page: its folder, as report/)."""
     folder = target[0].dir
-    return [target[0]] + [folder.File(s.name) for s in source], source
+    return [target[0]] + [folder.Dir(s.dir.name).File(s.name) if s.name == "index.html" else folder.File(s.name)
+                          for s in source], source
 
 
 def _hotreload_emitter(target, source, env):
-    """Without sources: the host's files (hosts/hotreload) and the adac code that builds it."""
+    """Without sources: the host's files (hosts/hotreload, the real-time check's header it includes, the JUCE
+    modules' CMake and patch it builds with) and the adac code that builds it."""
     if not source:
-        source = _files(env, os.path.join(data_dir("hosts"), "hotreload")) + compiler_dependencies(env, "HOTRELOAD")
+        source = (_files(env, os.path.join(data_dir("hosts"), "hotreload"))
+                  + [env.fs.File(os.path.join(data_dir("hosts"), "rtcheck", "rtcheck.h"))]
+                  + [env.fs.File(os.path.join(data_dir("juce_template"), "AdacJuceModules.cmake"))]
+                  + _files(env, os.path.join(data_dir("juce_template"), "patches")) + compiler_dependencies(env, "HOTRELOAD"))
     return target, source
 
 
@@ -526,6 +562,7 @@ def generate(env):
         ADAC_HOTRELOADCODE=SCons.Subst.Literal(HOTRELOAD_CODE),
         # paths as one quoted word each
         ADAC_PREFIX="",
+        ADAC_REPORT_BUNDLES="",  # the report step's --bundles (the plugin's listing, when built with it)
         _adac_path=_adac_path,
         _adac_option=_adac_option,
         _ADAC_BUILD_ROOT="${_adac_path(ADAC_BUILD_ROOT, __env__)}",
@@ -541,6 +578,9 @@ def generate(env):
         **_step("PLUGIN", "$ADAC $ADAC_FLAGS plugin $ADAC_PLUGINFLAGS $( --jobs $ADAC_JOBS $) "
                           "$_ADAC_MANIFEST ${SOURCES[0].dir} $TARGET",
                 "adac plugin  $TARGET", "--juce-build $_ADAC_JUCE_BUILD --config $ADAC_JUCE_CONFIG"),
+        **_step("REPORT", "$ADAC $ADAC_FLAGS report $ADAC_REPORTFLAGS $_ADAC_MANIFEST ${SOURCES[0]} ${SOURCES[1]} "
+                          "${SOURCES[2]} $TARGET ${_adac_option('--bundles', ADAC_REPORT_BUNDLES, __env__)}",
+                "adac report  $TARGET"),
         **_step("PACKAGE", "$ADAC $ADAC_FLAGS package $ADAC_PACKAGEFLAGS $_ADAC_MANIFEST ${TARGET.dir} $SOURCES",
                 "adac package ${TARGET.dir}"),
         **_step("RELEASE", "$ADAC $ADAC_FLAGS release-manifest $ADAC_RELEASEFLAGS $TARGET $SOURCES",
@@ -566,6 +606,7 @@ def generate(env):
     builders["AdacCert"] = builder("CERT", suffix=".cert.json")
     builders["AdacJuce"] = builder("JUCE", emitter=_juce_emitter, target_factory=env.fs.Dir)
     builders["AdacPlugin"] = builder("PLUGIN", suffix=".bundles.json")
+    builders["AdacReport"] = builder("REPORT")
     builders["AdacPackage"] = builder("PACKAGE", emitter=_package_emitter)
     builders["AdacRelease"] = builder("RELEASE")
     builders["AdacInstall"] = builder("INSTALL")
