@@ -1,6 +1,9 @@
+import json
 import os
 import shutil
+import subprocess
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -20,3 +23,15 @@ def faust_available():
     if shutil.which(os.environ.get("ADAC_FAUST", "faust")) is None:
         pytest.fail("the FAUST compiler is not installed: run scripts/setup.sh (equivalence tests must not be skipped)")
     return True
+
+
+@pytest.fixture(scope="session")
+def example_bundles(faust_available):
+    """The shipped example built by the README's command path (`scons plugins/AdacFDN`), once per session.
+
+    Returns build/AdacFDN/AdacFDN.bundles.json: {"bundles": {"VST3"|"LV2"|"Standalone": {"path": str, "sha256": str}}, ...}.
+    """
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(["scons", "-Q", "plugins/AdacFDN"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads((root / "build" / "AdacFDN" / "AdacFDN.bundles.json").read_text())

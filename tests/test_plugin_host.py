@@ -3,8 +3,6 @@
 pedalboard loads the VST3 headless; its impulse response per input channel is
 compared with FLAMO's for the same checkpoint, sample by sample.
 """
-import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +18,8 @@ OUT = ROOT / "build" / "AdacFDN"
 pytestmark = [pytest.mark.juce, pytest.mark.usefixtures("faust_available")]
 
 
-@pytest.fixture(scope="module")
-def built():
-    proc = subprocess.run(["scons", "-Q", "plugins/AdacFDN"], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads((OUT / "AdacFDN.bundles.json").read_text())
-
-
-def test_all_linux_formats_are_built(built):
-    bundles = built["bundles"]
+def test_all_linux_formats_are_built(example_bundles):
+    bundles = example_bundles["bundles"]
     assert set(bundles) == {"VST3", "LV2", "Standalone"}
     vst3 = Path(bundles["VST3"]["path"])
     assert (vst3 / "Contents" / "x86_64-linux" / "AdacFDN.so").is_file()
@@ -38,17 +29,17 @@ def test_all_linux_formats_are_built(built):
     assert standalone.is_file() and standalone.stat().st_mode & 0o111
 
 
-def _load(built):
+def _load(bundles):
     import pedalboard
 
-    return pedalboard.load_plugin(str(Path(built["bundles"]["VST3"]["path"])))
+    return pedalboard.load_plugin(str(Path(bundles["bundles"]["VST3"]["path"])))
 
 
-def test_controls_are_host_parameters(built):
+def test_controls_are_host_parameters(example_bundles):
     from adac.analysis.controls import normalise_controls
     from adac.build.manifest import load_manifest
 
-    plugin = _load(built)
+    plugin = _load(example_bundles)
     expected = normalise_controls(load_manifest(ROOT / "plugins" / "AdacFDN" / "plugin.yaml").controls, load_ir(OUT / "AdacFDN.json"))
     keys = {p.name: key for key, p in plugin.parameters.items()}  # pedalboard's keys carry units (rt60_s)
     params = {name: plugin.parameters[keys[name]] for name in ("rt60", "dry_wet", "pre_delay")}
@@ -58,10 +49,10 @@ def test_controls_are_host_parameters(built):
         assert getattr(plugin, keys[name]) == pytest.approx(expected[name]["default"], abs=1e-3), name
 
 
-def test_a_parameter_set_in_the_host_changes_the_sound_like_the_native_render(built):
+def test_a_parameter_set_in_the_host_changes_the_sound_like_the_native_render(example_bundles):
     from adac.backends.faust.render import render_impulse_responses
 
-    plugin = _load(built)
+    plugin = _load(example_bundles)
     plugin.dry_wet = 0.5
     n = 48000
     impulse = np.zeros((2, n), dtype=np.float32)
@@ -74,8 +65,8 @@ def test_a_parameter_set_in_the_host_changes_the_sound_like_the_native_render(bu
     plugin.dry_wet = 1.0
 
 
-def test_vst3_in_pedalboard_sounds_like_flamo(built):
-    plugin = _load(built)
+def test_vst3_in_pedalboard_sounds_like_flamo(example_bundles):
+    plugin = _load(example_bundles)
     ir = load_ir(OUT / "AdacFDN.json")
     n = 48000 * 2
     reference, _ = flamo_reference(ir, n, 1 << 19)
