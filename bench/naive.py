@@ -11,7 +11,8 @@ from unittest import mock
 import numpy as np
 
 import adac
-from adac import faust_backend as fb
+import adac.backends.faust as backend
+from adac.backends.faust import emit as fb
 
 
 def _dense_rows(matrix: np.ndarray, n_in: int) -> str:
@@ -31,6 +32,6 @@ def _naive_householder(node, ctx):
 
 def naive_faust(ir: dict) -> str:
     """FAUST source for ``ir`` with dense matrices and no folding."""
-    with mock.patch.dict(fb.EMITTERS, gain=_naive_gain, householder=_naive_householder), \
-            mock.patch.object(fb, "fold_gains", lambda graph: graph):
+    with mock.patch.dict(fb.EMIT.rules, gain=_naive_gain, householder=_naive_householder), \
+            mock.patch.object(backend, "fold_gains", lambda graph: graph):
         return adac.json_to_faust(ir)

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import shutil
 import statistics
@@ -40,6 +38,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's adac, and the
 
 import adac  # noqa: E402
 from adac.common import toolchain  # noqa: E402
+from adac.common.machine import machine as common_machine  # noqa: E402
 from adac.backends.juce.project import DEFAULT_FAUST_FLAGS  # noqa: E402
 from adac.ir.hadamard import hadamard_form  # noqa: E402
 from adac.ir.passes import fold_gains  # noqa: E402
@@ -301,15 +300,10 @@ def scons_times() -> dict:
 
 
 def machine() -> dict:
-    cpu = "?"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    """The machine (adac.common.machine) and the compilers the figures depend on."""
     gxx = subprocess.run([toolchain.cxx(), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     faust = subprocess.run([toolchain.faust(), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_average_at_start": os.getloadavg(), "os": platform.platform(),
-            "python": platform.python_version(), "gxx": gxx, "faust": faust, "cxx_flags": CXX}
+    return {**common_machine(), "gxx": gxx, "faust": faust, "cxx_flags": CXX}
 
 
 def plot(results: dict, path: Path) -> None:
