@@ -186,7 +186,8 @@ public:
             const juce::SpinLock::ScopedLockType lock(statusLock);
             status = message;
         }
-        juce::Logger::writeToLog(juce::String("adac: ") + JucePlugin_Name + ": " + message);
+        if (refused)  // the editor always shows the status; the log only what a user must act on
+            juce::Logger::writeToLog(juce::String("adac: ") + JucePlugin_Name + ": " + message);
     }
 
     void releaseResources() override {}
