@@ -45,7 +45,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from adac.common.machine import machine  # noqa: E402
 from adac.hotreload import HotReload, build_host  # noqa: E402
 from bench.hotreload_latency import handwritten_fdn  # noqa: E402
-from test_realtime import BLOCK, FS, JUCE_BUILD, build_example, build_rtcheck  # noqa: E402
+from conftest import build_example  # noqa: E402
+from test_realtime import BLOCK, FS, JUCE_BUILD, build_rtcheck, example_vst3_and_code  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -107,7 +108,7 @@ def main() -> None:
         parser.error("--seconds must be positive and --repeats at least 1")
 
     rt = build_rtcheck()
-    example_vst3 = build_example()[0]
+    example_vst3 = example_vst3_and_code(build_example())[0]
     hotreload_vst3 = build_host(targets=("plugin",), juce_build=JUCE_BUILD)["vst3"]
     fdn = {"initial": handwritten_fdn(16), "coefficients": handwritten_fdn(16, gain_shift=0.01),
            "structure": handwritten_fdn(16, delay_shift=1)}

@@ -25,13 +25,16 @@ def faust_available():
     return True
 
 
-@pytest.fixture(scope="session")
-def example_bundles(faust_available):
-    """The shipped example built by the README's command path (`scons plugins/AdacFDN`), once per session.
-
-    Returns build/AdacFDN/AdacFDN.bundles.json: {"bundles": {"VST3"|"LV2"|"Standalone": {"path": str, "sha256": str}}, ...}.
-    """
+def build_example() -> dict:
+    """The shipped example built by the README's command path (`scons plugins/AdacFDN`): its listing
+    build/AdacFDN/AdacFDN.bundles.json, {"bundles": {"VST3"|"LV2"|"Standalone": {"path": str, "sha256": str}}, ...}."""
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.run(["scons", "-Q", "plugins/AdacFDN"], cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads((root / "build" / "AdacFDN" / "AdacFDN.bundles.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def example_bundles(faust_available):
+    """:func:`build_example`, once per session."""
+    return build_example()

@@ -64,12 +64,9 @@ def build_rtcheck() -> RtCheck:
     return RtCheck(host=built["Standalone"], control=built["VST3"], interposer=built["Standalone"].parent / "librtcheck.so")
 
 
-def build_example() -> tuple[Path, str]:
-    """The example plugin as the README builds it: (its VST3, its FAUST code)."""
-    proc = subprocess.run(["scons", "-Q", "plugins/AdacFDN"], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    bundles = json.loads((EXAMPLE / "AdacFDN.bundles.json").read_text())["bundles"]
-    return Path(bundles["VST3"]["path"]), (EXAMPLE / "AdacFDN.dsp").read_text()
+def example_vst3_and_code(listing: dict) -> tuple[Path, str]:
+    """The example plugin's VST3 and its FAUST code, from its bundle listing (conftest.build_example)."""
+    return Path(listing["bundles"]["VST3"]["path"]), (EXAMPLE / "AdacFDN.dsp").read_text()
 
 
 def variants(code: str) -> dict[str, str]:
@@ -157,8 +154,8 @@ def rtcheck() -> RtCheck:
 
 
 @pytest.fixture(scope="module")
-def example() -> tuple[Path, str]:
-    return build_example()
+def example(example_bundles) -> tuple[Path, str]:
+    return example_vst3_and_code(example_bundles)
 
 
 @pytest.fixture(scope="module")
