@@ -21,6 +21,7 @@ STAGES = [
     ("adac.ir",),
     ("adac.analysis", "adac.frontend"),
     ("adac.backends.faust",),
+    ("adac.backends.native",),
     ("adac.backends.juce", "adac.certificate"),
     ("adac.equivalence", "adac.hotreload"),
     ("adac.build", "adac.report"),

@@ -1,6 +1,7 @@
 """Where adac finds the external tools, overridable by environment variables.
 
-``ADAC_FAUST`` (faust compiler), ``CXX`` (C++ compiler), ``ADAC_CACHE`` (build cache).
+``ADAC_FAUST`` (faust compiler), ``CXX`` (C++ compiler), ``ADAC_CACHE`` (build cache), ``ADAC_EIGEN_INCLUDE``
+(Eigen's headers).
 """
 from __future__ import annotations
 
@@ -32,6 +33,16 @@ def faust() -> str:
 
 def cxx() -> str:
     return tool("g++", "CXX")
+
+
+def eigen_include() -> Path:
+    """Eigen's header folder (the native backend's matrix products): $ADAC_EIGEN_INCLUDE, else Debian's
+    ``/usr/include/eigen3`` (package libeigen3-dev)."""
+    found = Path(os.environ.get("ADAC_EIGEN_INCLUDE", "/usr/include/eigen3"))
+    if not (found / "Eigen" / "Core").is_file():
+        raise ToolchainError(f"Eigen headers not found in {found} (install libeigen3-dev or set ADAC_EIGEN_INCLUDE "
+                             "to the folder holding Eigen/Core)")
+    return found
 
 
 def cache_dir() -> Path:

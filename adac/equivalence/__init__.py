@@ -1,4 +1,4 @@
-"""Equivalence check: the compiled FAUST render against FLAMO's own response.
+"""Equivalence check: the compiled FAUST (or native) render against FLAMO's own response.
 
 The reference is FLAMO's time response in float64 with ``alias_decay_db = 0``
 and an ``nfft`` well beyond the compared length. FLAMO's time response is
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from ..backends.faust import json_to_faust
-from ..backends.faust.render import build_renderer, render_impulse_responses
+from ..backends.faust.render import build_renderer, impulse_responses, render_impulse_responses
+from ..backends.native import build_native_renderer
 from ..common.errors import AdacError
 from ..frontend.flamo import flamo_to_json
 from ..frontend.flamo.reference import flamo_frequency_response, flamo_reference
@@ -55,7 +57,7 @@ class VerifyReport:
 
 def verify(model_or_ir, fs: int | None = None, n_samples: int = 8192, *, precisions=("float32", "double"),
            nfft: int | None = None, controls=None, fractional_order: int | None = None, keep_signals: bool = False,
-           delay_limits: dict | None = None) -> VerifyReport:
+           delay_limits: dict | None = None, backend: str = "faust") -> VerifyReport:
     """Render the generated ``.dsp`` for real and compare it with FLAMO, sample by sample.
 
     Args:
@@ -68,6 +70,8 @@ def verify(model_or_ir, fs: int | None = None, n_samples: int = 8192, *, precisi
             reference is computed at this nfft whatever the model's own (every delay's frequency grid is
             rebuilt in float64), and the model is left as it was (settings, maps and parameters).
         delay_limits: raises the bounds on delay lengths and memory (see ``json_to_faust``).
+        backend: ``"faust"`` renders the ``.dsp``; ``"native"`` the native backend's class
+            (:mod:`adac.backends.native`).
 
     Returns:
         VerifyReport with per-path max abs errors for each precision (``report["double"].paths()``).
@@ -80,16 +84,21 @@ def verify(model_or_ir, fs: int | None = None, n_samples: int = 8192, *, precisi
         ir = flamo_to_json(model_or_ir, fs)
     fs = ir["fs"]
     kwargs = {} if fractional_order is None else {"fractional_order": fractional_order}
-    code = json_to_faust(ir, controls, delay_limits=delay_limits, **kwargs)
+    if backend == "faust":
+        code = json_to_faust(ir, controls, delay_limits=delay_limits, **kwargs)
+        build = partial(build_renderer, code)
+    elif backend == "native":
+        build = partial(build_native_renderer, ir, controls, delay_limits=delay_limits, **kwargs)
+    else:
+        raise AdacError(f"verify: backend {backend!r} is not 'faust' or 'native'")
     with ThreadPoolExecutor(max_workers=len(precisions)) as pool:  # the C++ builds dominate: run them side by side
-        builds = [pool.submit(build_renderer, code, double=(p == "double")) for p in precisions]
+        builds = {p: pool.submit(build, double=(p == "double")) for p in precisions}
         reference, nfft = flamo_reference(model_or_ir, n_samples, nfft)
-        for build in builds:
-            build.result()
+        renderers = {p: b.result() for p, b in builds.items()}
     report = VerifyReport(fs=fs, n_samples=n_samples, nfft=nfft, reference=reference if keep_signals else None)
     peak = float(np.abs(reference).max())
     for precision in precisions:
-        rendered = render_impulse_responses(code, fs, n_samples, double=(precision == "double"))
+        rendered = impulse_responses(renderers[precision], fs, n_samples)
         if rendered.shape != reference.shape:
             raise AdacError(f"verify: rendered shape {rendered.shape} differs from FLAMO's {reference.shape}")
         errors = np.abs(rendered - reference).max(axis=0)

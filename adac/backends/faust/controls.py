@@ -25,7 +25,7 @@ def _smoothed(slider: str, default: float | str, seconds: float | None = None) -
     return f"(({slider} - {default}) : {smoother} : +({default}))"
 
 
-def prepare_controls(ir: dict, controls: dict, ctx) -> Callable[[str], str]:
+def prepare_controls(ir: dict, controls: dict, ctx) -> Callable[..., str]:
     """Set the emission context for the controls (``ctx.loop_decay``, definitions) and return
     the wrapper of the model's process expression."""
     normalised = normalise_controls(controls, ir, ctx.fractional_order)
@@ -75,14 +75,23 @@ def prepare_controls(ir: dict, controls: dict, ctx) -> Callable[[str], str]:
         definitions.append(f"adac_pre_delay_line = de.fdelay({max_samples}, adac_pre_delay);")
     ctx.definitions.extend(definitions)
 
-    def wrap(model: str) -> str:
+    def wrap(model: str, extra_in: int = 0, extra_out: int = 0) -> str:
+        """The controls around ``model``; ``extra_in`` / ``extra_out``: channels ``model`` takes after its inputs
+        and gives after its outputs besides the model's own, passed by untouched (the native backend's loops)."""
+        def beside(expr: str, extra: int) -> str:
+            return f"({expr}, si.bus({extra}))" if extra else expr
+
         chain = model
         if "pre_delay" in normalised:
-            chain = f"(par(i, {n_in}, adac_pre_delay_line) : {chain})"
+            chain = f"({beside(f'par(i, {n_in}, adac_pre_delay_line)', extra_in)} : {chain})"
         if "dry_wet" not in normalised:
             return chain
         dry = "si.bus({0})".format(n_in) if n_in == n_out else f"(_ <: si.bus({n_out}))"
-        return (f"(si.bus({n_in}) <: ({dry} : par(i, {n_out}, *(adac_dry_gain))), "
-                f"({chain} : par(i, {n_out}, *(adac_wet_gain))) :> si.bus({n_out}))")
+        if not (extra_in or extra_out):
+            return (f"(si.bus({n_in}) <: ({dry} : par(i, {n_out}, *(adac_dry_gain))), "
+                    f"({chain} : par(i, {n_out}, *(adac_wet_gain))) :> si.bus({n_out}))")
+        split = beside(f"(si.bus({n_in}) <: ({dry} : par(i, {n_out}, *(adac_dry_gain))), si.bus({n_in}))", extra_in)
+        wet = f"({chain} : {beside(f'par(i, {n_out}, *(adac_wet_gain))', extra_out)})"
+        return f"({split} : (si.bus({n_out}), {wet}) : {beside(f'(si.bus({2 * n_out}) :> si.bus({n_out}))', extra_out)})"
 
     return wrap

@@ -276,7 +276,7 @@ def _fwht(n: int) -> str:
             f"(ro.interleave({h}, 2) : par(i, {h}, (- : attach(_, 0)))))")
 
 
-def _route(n: int, source: np.ndarray) -> str | None:
+def route(n: int, source: np.ndarray) -> str | None:
     """Output ``j`` takes input ``source[j]``; None for the identity."""
     if np.array_equal(source, np.arange(n)):
         return None
@@ -289,9 +289,9 @@ def _fast_hadamard(form: HadamardForm) -> str:
     stages = []
     if np.any(form.col != 1):
         stages.append(_diagonal([_gain_expr(c) for c in form.col]))
-    stages.append(_route(n, np.argsort(form.sigma)))  # transform input sigma[b] takes column b
+    stages.append(route(n, np.argsort(form.sigma)))  # transform input sigma[b] takes column b
     stages.append(_fwht(n))
-    stages.append(_route(n, form.pi))  # output a takes transform output pi[a]
+    stages.append(route(n, form.pi))  # output a takes transform output pi[a]
     if np.any(form.row != 1):
         stages.append(_diagonal([_gain_expr(r) for r in form.row]))
     return "(" + " : ".join(s for s in stages if s is not None) + ")"

@@ -66,14 +66,21 @@ def build_renderer(dsp_code: str, *, double: bool = False, extra_flags: tuple[st
     The driver (``render_main.cpp``) is compiled once; each model compiles only
     its generated class (``render.cpp`` architecture) and links.
     """
-    key = _digest(dsp_code, str(double), " ".join(extra_flags), RENDER_ARCH.read_text(), RENDER_MAIN.read_text(),
-                  " ".join(CXXFLAGS), DSP_OPT)
+    key = _digest(dsp_code, str(double), " ".join(extra_flags))
+    return build_class_renderer(key, lambda: faust_to_cpp(dsp_code, double=double, extra_flags=extra_flags,
+                                                          architecture=RENDER_ARCH))
+
+
+def build_class_renderer(key: str, cpp, include_dirs: tuple[Path, ...] = ()) -> Path:
+    """The renderer of a DSP class (cached under ``key``, which must name everything the class depends on):
+    ``cpp()`` gives the class inside the ``render.cpp`` architecture, compiled only when not cached."""
+    flags = [*CXXFLAGS, *(f"-I{d}" for d in include_dirs)]
+    key = _digest(key, RENDER_ARCH.read_text(), RENDER_MAIN.read_text(), " ".join(flags), DSP_OPT)
     binary = toolchain.cache_dir() / "render" / f"render-{key}"
     if binary.exists():
         return binary
     main_obj = _compile_object(RENDER_MAIN.read_text(), "render_main", [*CXXFLAGS, "-O2"])
-    cpp = faust_to_cpp(dsp_code, double=double, extra_flags=extra_flags, architecture=RENDER_ARCH)
-    dsp_obj = _compile_object(cpp, "render_dsp", [*CXXFLAGS, DSP_OPT])
+    dsp_obj = _compile_object(cpp(), "render_dsp", [*flags, DSP_OPT])
     with tempfile.TemporaryDirectory(prefix="adac-link-") as tmp:
         tmp_bin = Path(tmp) / "render"
         toolchain.run([toolchain.cxx(), str(main_obj), str(dsp_obj), "-o", str(tmp_bin)], "linking the renderer")
@@ -106,23 +113,34 @@ def render_impulse_responses(dsp_code: str, fs: int, n_samples: int, *, double: 
     ``params`` sets sliders by FAUST address before rendering; ``changes`` sets
     ``(sample, address, value)`` during the render. A DSP without inputs gives ``n_in = 1``.
     """
-    binary = build_renderer(dsp_code, double=double, extra_flags=extra_flags)
-    proc = toolchain.run([str(binary), str(int(fs)), str(int(n_samples)), *_settings_args(params, changes)],
-                         "rendering")
-    n_in, n_out, raw = _read_output(proc.stdout)
-    return raw.reshape(max(1, n_in), n_samples, n_out).transpose(1, 2, 0).copy()
+    return impulse_responses(build_renderer(dsp_code, double=double, extra_flags=extra_flags), fs, n_samples,
+                             params=params, changes=changes)
 
 
 def render_signal(dsp_code: str, fs: int, signal: np.ndarray, *, double: bool = False,
                   params: dict[str, float] | None = None,
                   changes: list[tuple[int, str, float]] | None = None) -> np.ndarray:
     """Process ``signal`` (shape ``(n, n_in)``) through one instance; returns ``(n, n_out)``."""
+    return process_signal(build_renderer(dsp_code, double=double), fs, signal, params=params, changes=changes)
+
+
+def impulse_responses(renderer: Path, fs: int, n_samples: int, *, params: dict[str, float] | None = None,
+                      changes: list[tuple[int, str, float]] | None = None) -> np.ndarray:
+    """:func:`render_impulse_responses` with a built renderer (:func:`build_renderer`, :func:`build_class_renderer`)."""
+    proc = toolchain.run([str(renderer), str(int(fs)), str(int(n_samples)), *_settings_args(params, changes)],
+                         "rendering")
+    n_in, n_out, raw = _read_output(proc.stdout)
+    return raw.reshape(max(1, n_in), n_samples, n_out).transpose(1, 2, 0).copy()
+
+
+def process_signal(renderer: Path, fs: int, signal: np.ndarray, *, params: dict[str, float] | None = None,
+                   changes: list[tuple[int, str, float]] | None = None) -> np.ndarray:
+    """:func:`render_signal` with a built renderer."""
     signal = np.ascontiguousarray(signal, dtype="<f8")
-    binary = build_renderer(dsp_code, double=double)
     with tempfile.NamedTemporaryFile(suffix=".f64") as handle:
         handle.write(signal.tobytes())
         handle.flush()
-        proc = toolchain.run([str(binary), str(int(fs)), str(signal.shape[0]), "--input", handle.name,
+        proc = toolchain.run([str(renderer), str(int(fs)), str(signal.shape[0]), "--input", handle.name,
                               *_settings_args(params, changes)], "rendering")
     _, n_out, raw = _read_output(proc.stdout)
     return raw.reshape(signal.shape[0], n_out).copy()
