@@ -23,7 +23,6 @@ another loop. Other loops stay in the FAUST program; an IR without a kernel loop
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,6 @@ import numpy as np
 
 from ...common import toolchain
 from ...common.errors import AdacError
-from ...common.version import __version__
 from ...ir import KindTable
 from ...ir.fractional import DEFAULT_ORDER
 from ...ir.hadamard import hadamard_form
@@ -55,7 +53,7 @@ def kernel_refusal(node: dict) -> str | None:
     """Why the recursion ``node`` is not a kernel loop, or None."""
     if not is_delay_bank(node["feedforward"]):
         return f"{node.get('path') or '<root>'}: the feedforward path is not a bank of integer delay lines"
-    return FEEDBACK(node["feedback"], None)
+    return FEEDBACK(node["feedback"])
 
 
 def _contains_loop(node: dict) -> bool:
@@ -174,19 +172,35 @@ class _Cut:
 
 # ------------------------------------------------------------------------------------------- C++ kernel
 
-def _floats(values) -> str:
-    return "{" + ", ".join(f"{float(v)!r}" for v in np.ravel(values)) + "}"
+def _literals(values, ctype: str) -> str:
+    """A C++ initialiser list; floats as the shortest text that round-trips the float64 value."""
+    text = (str(int(v)) if ctype == "int" else repr(float(v)) for v in np.ravel(values))
+    return "{" + ", ".join(text) + "}"
+
+
+def _stages_of(node: dict) -> list[dict]:
+    """A feedback path's nodes in order (series flattened)."""
+    if node["kind"] == "series":
+        return [n for c in node["children"] for n in _stages_of(c)]
+    return [node]
 
 
 class _Stages:
-    """C++ of a feedback path over a block of frames ``x[t * N + i]`` (the data as static members)."""
+    """C++ of a feedback path over a block of ``n`` samples, in two buffers ``fX`` / ``fY`` of either layout:
+    lines ``b[i * kBlock + t]`` (matrix products, Hadamard and Householder stages, vectorised over time) or
+    frames ``b[t * width + i]`` (per-line sections, vectorised across lines). The data are static members."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, n: int):
         self.prefix = prefix
+        self.current, self.layout, self.width = "fX", "lines", n
         self.members: list[str] = []
         self.resets: list[str] = []
         self.code: list[str] = []
         self.count = 0
+
+    @property
+    def other(self) -> str:
+        return "fY" if self.current == "fX" else "fX"
 
     def name(self, what: str) -> str:
         self.count += 1
@@ -194,7 +208,7 @@ class _Stages:
 
     def table(self, what: str, values, ctype: str = "adac_real") -> str:
         name = self.name(what)
-        self.members.append(f"static constexpr {ctype} {name}[{np.size(values)}] = {_floats(values)};")
+        self.members.append(f"static constexpr {ctype} {name}[{np.size(values)}] = {_literals(values, ctype)};")
         return name
 
     def state(self, what: str, size: int) -> str:
@@ -203,65 +217,72 @@ class _Stages:
         self.resets.append(f"std::fill_n({name}, {size}, adac_real(0));")
         return name
 
-    def gain(self, node):
+    def relayout(self, layout: str) -> None:
+        if self.layout != layout:
+            helper = "adac_to_lines" if layout == "lines" else "adac_to_frames"
+            self.code.append(f"{helper}<{self.width}>({self.current}, {self.other}, n);")
+            self.current, self.layout = self.other, layout
+
+    def add(self, nodes: list[dict]) -> None:
+        """The stages of ``nodes`` (a feedback path's, :func:`_stages_of`), ending on lines."""
+        for k, node in enumerate(nodes):
+            following = nodes[k + 1]["kind"] if k + 1 < len(nodes) else None
+            FEEDBACK(node, self, "frames" if following == "sos" else "lines")
+        self.relayout("lines")
+
+    def gain(self, node, layout_after: str):
         n_in, n_out = node["in"], node["out"]
+        b = self.current
         if node["diagonal"]:
             g = self.table("gain", node["gains"])
-            self.code.append(f"for (int t = 0; t < n; ++t) for (int i = 0; i < {n_in}; ++i) y[t * {n_out} + i] = "
-                             f"{g}[i] * x[t * {n_in} + i];")
-            self.code.append("std::swap(x, y);")
+            loop = (f"for (int i = 0; i < {n_in}; ++i) for (int t = 0; t < n; ++t) {b}[i * kBlock + t] *= {g}[i];"
+                    if self.layout == "lines" else
+                    f"for (int t = 0; t < n; ++t) for (int i = 0; i < {n_in}; ++i) {b}[t * {n_in} + i] *= {g}[i];")
+            self.code.append(loop)
             return
         matrix = np.asarray(node["matrix"], dtype=float)
         form = hadamard_form(matrix)
         if form is not None:
-            row, col = self.table("row", form.row), self.table("col", form.col)
-            sigma = self.table("sigma", form.sigma, "int")
-            pi = self.table("pi", form.pi, "int")
-            self.code.append(f"for (int t = 0; t < n; ++t) {{ adac_real* a = x + t * {n_in}; adac_real* b = y + t * {n_in};"
-                             f" for (int i = 0; i < {n_in}; ++i) b[{sigma}[i]] = {col}[i] * a[i];"
-                             f" adac_fwht<{n_in}>(b);"
-                             f" for (int i = 0; i < {n_in}; ++i) a[i] = {row}[i] * b[{pi}[i]]; }}")
+            self.relayout("lines")
+            tables = [self.table("col", form.col), self.table("sigma", form.sigma, "int"),
+                      self.table("pi", form.pi, "int"), self.table("row", form.row)]
+            self.code.append(f"adac_hadamard<{n_in}>({self.current}, {self.other}, n, {', '.join(tables)});")
             return
-        # y (n x out) = x (n x in) . M^T: one matrix product over the block (Eigen's blocked GEMM)
-        mt = self.table("matrix_t", matrix.T)
-        self.code.append(f"adac_rows(y, n, {n_out}).noalias() = adac_rows(x, n, {n_in}) * "
-                         f"adac_const_rows({mt}, {n_in}, {n_out});")
-        self.code.append("std::swap(x, y);")
+        # one matrix product over the block (Eigen's blocked GEMM); either layout in and out (its packing
+        # reads a transposed operand at no cost)
+        source = (f"adac_L({b}, {n_in}, n)" if self.layout == "lines" else f"adac_F({b}, n, {n_in})")
+        if layout_after == "lines":
+            m = self.table("matrix", matrix)
+            source = source if self.layout == "lines" else source + ".transpose()"
+            self.code.append(f"adac_L({self.other}, {n_out}, n).noalias() = adac_M({m}, {n_out}, {n_in}) * {source};")
+        else:
+            mt = self.table("matrix_t", matrix.T)
+            source = source if self.layout == "frames" else source + ".transpose()"
+            self.code.append(f"adac_F({self.other}, n, {n_out}).noalias() = {source} * adac_M({mt}, {n_in}, {n_out});")
+        self.current, self.layout, self.width = self.other, layout_after, n_out
 
-    def householder(self, node):
-        n = node["in"]
+    def householder(self, node, layout_after: str):
+        self.relayout("lines")
         u, u2 = self.table("u", node["u"]), self.table("u2", 2 * np.asarray(node["u"], dtype=float))
-        self.code.append(f"for (int t = 0; t < n; ++t) {{ adac_real* a = x + t * {n}; adac_real s = 0;"
-                         f" for (int i = 0; i < {n}; ++i) s += {u}[i] * a[i];"
-                         f" for (int i = 0; i < {n}; ++i) a[i] -= {u2}[i] * s; }}")
+        self.code.append(f"adac_householder<{node['in']}>({self.current}, fS, n, {u}, {u2});")
 
-    def sos(self, node):
+    def sos(self, node, layout_after: str):
         sections = np.asarray(node["sections"], dtype=float)  # (K, 6, N)
         n = node["in"]
+        self.relayout("frames")
         for k in range(sections.shape[0]):
             per_line = [sections[k, :, i] for i in range(n)]
             svf = [svf_parameters(s) if not (s[4] == s[5] == 0) else None for s in per_line]
             if all(p is not None for p in svf):
-                a1, a2, g, c0, c1, c2 = (self.table(w, [p[j] for p in svf])
-                                         for j, w in enumerate(("a1_", "a2_", "g", "c0_", "c1_", "c2_")))
-                ic1, ic2 = self.state("ic1_", n), self.state("ic2_", n)
-                self.code.append(
-                    f"for (int t = 0; t < n; ++t) for (int i = 0; i < {n}; ++i) {{ adac_real& v = x[t * {n} + i];"
-                    f" const adac_real v0 = v, v3 = v0 - {ic2}[i], v1 = {a1}[i] * {ic1}[i] + {a2}[i] * v3,"
-                    f" v2 = {ic2}[i] + {g}[i] * v1; {ic1}[i] = 2 * v1 - {ic1}[i]; {ic2}[i] = 2 * v2 - {ic2}[i];"
-                    f" v = {c0}[i] * v0 + {c1}[i] * v1 + {c2}[i] * v2; }}")
+                tables = [self.table(w, [p[j] for p in svf]) for j, w in enumerate(("a1_", "a2_", "g", "c0_", "c1_", "c2_"))]
+                states = [self.state(w, n) for w in ("ic1_", "ic2_")]
+                self.code.append(f"adac_svf<{n}>({self.current}, n, {', '.join(tables + states)});")
                 continue
             # direct form I (sections no SVF represents, and FIR sections, as FAUST writes them)
-            a0 = np.array([s[3] for s in per_line])
-            b0, b1, b2 = (self.table(w, [s[j] / s[3] for s in per_line]) for j, w in ((0, "b0_"), (1, "b1_"), (2, "b2_")))
-            na1, na2 = (self.table(w, [-s[j] / s[3] for s in per_line]) for j, w in ((4, "na1_"), (5, "na2_")))
-            assert np.all(a0 != 0)
-            x1, x2, y1, y2 = (self.state(w, n) for w in ("x1_", "x2_", "y1_", "y2_"))
-            self.code.append(
-                f"for (int t = 0; t < n; ++t) for (int i = 0; i < {n}; ++i) {{ adac_real& v = x[t * {n} + i];"
-                f" const adac_real f = {b0}[i] * v + {b1}[i] * {x1}[i] + {b2}[i] * {x2}[i];"
-                f" const adac_real o = f + {na1}[i] * {y1}[i] + {na2}[i] * {y2}[i];"
-                f" {x2}[i] = {x1}[i]; {x1}[i] = v; {y2}[i] = {y1}[i]; {y1}[i] = o; v = o; }}")
+            tables = [self.table(w, [sign * s[j] for s in per_line])
+                      for j, w, sign in ((0, "b0_", 1), (1, "b1_", 1), (2, "b2_", 1), (4, "na1_", -1), (5, "na2_", -1))]
+            states = [self.state(w, n) for w in ("x1_", "x2_", "y1_", "y2_")]
+            self.code.append(f"adac_df1<{n}>({self.current}, n, {', '.join(tables + states)});")
 
 
 _CLASS = """\
@@ -269,7 +290,11 @@ _CLASS = """\
 #undef FAUSTCLASS
 #define FAUSTCLASS {cls}
 #include <Eigen/Core>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 class {cls} : public dsp {{
@@ -277,20 +302,109 @@ class {cls} : public dsp {{
     using adac_real = {real};
     using adac_map = Eigen::Map<Eigen::Matrix<adac_real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
     using adac_const_map = Eigen::Map<const Eigen::Matrix<adac_real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-    static adac_map adac_rows(adac_real* p, int rows, int cols) {{ return adac_map(p, rows, cols); }}
-    static adac_const_map adac_const_rows(const adac_real* p, int rows, int cols) {{ return adac_const_map(p, rows, cols); }}
-    // Sylvester's Hadamard transform in place (unnormalised): N log2 N additions
-    template <int N> static void adac_fwht(adac_real* a) {{
+    static constexpr int kBlock = {block};
+    using adac_lines_map = Eigen::Map<Eigen::Matrix<adac_real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+                                      Eigen::OuterStride<>>;
+    // a block as lines (rows of kBlock samples) or frames (rows of one sample per line), and a matrix
+    static adac_lines_map adac_L(adac_real* p, int rows, int n) {{ return adac_lines_map(p, rows, n, Eigen::OuterStride<>(kBlock)); }}
+    static adac_map adac_F(adac_real* p, int n, int cols) {{ return adac_map(p, n, cols); }}
+    static adac_const_map adac_M(const adac_real* p, int rows, int cols) {{ return adac_const_map(p, rows, cols); }}
+    // d[b * ds + a] = s[a * ss + b] for a, b < 4 (SSE shuffles for float)
+#if defined(__SSE__)
+    static void adac_tile(const float* s, int ss, float* d, int ds) {{
+        __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + ss), r2 = _mm_loadu_ps(s + 2 * ss), r3 = _mm_loadu_ps(s + 3 * ss);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(d, r0); _mm_storeu_ps(d + ds, r1); _mm_storeu_ps(d + 2 * ds, r2); _mm_storeu_ps(d + 3 * ds, r3);
+    }}
+#endif
+    template <typename T> static void adac_tile(const T* s, int ss, T* d, int ds) {{
+        for (int a = 0; a < 4; ++a) for (int b = 0; b < 4; ++b) d[b * ds + a] = s[a * ss + b];
+    }}
+    // lines l[i * kBlock + t] <-> frames f[t * N + i], by 4 x 4 tiles
+    template <int N> static void adac_to_frames(const adac_real* RESTRICT l, adac_real* RESTRICT f, int n) {{
+        int t0 = 0;
+        if (N % 4 == 0)
+            for (; t0 + 4 <= n; t0 += 4) for (int i = 0; i < N; i += 4) adac_tile(l + i * kBlock + t0, kBlock, f + t0 * N + i, N);
+        for (int t = t0; t < n; ++t) for (int i = 0; i < N; ++i) f[t * N + i] = l[i * kBlock + t];
+    }}
+    template <int N> static void adac_to_lines(const adac_real* RESTRICT f, adac_real* RESTRICT l, int n) {{
+        int t0 = 0;
+        if (N % 4 == 0)
+            for (; t0 + 4 <= n; t0 += 4) for (int i = 0; i < N; i += 4) adac_tile(f + t0 * N + i, N, l + i * kBlock + t0, kBlock);
+        for (int t = t0; t < n; ++t) for (int i = 0; i < N; ++i) l[i * kBlock + t] = f[t * N + i];
+    }}
+    // y = diag(row) P_pi H P_sigma diag(col) x on lines (H Sylvester's, unnormalised: N log2 N additions); s scratch
+    template <int N> static void adac_hadamard(adac_real* RESTRICT x, adac_real* RESTRICT s, int n, const adac_real* col,
+                                               const int* sigma, const int* pi, const adac_real* row) {{
+        for (int b = 0; b < N; ++b) for (int t = 0; t < n; ++t) s[sigma[b] * kBlock + t] = col[b] * x[b * kBlock + t];
         for (int h = 1; h < N; h *= 2)
             for (int i = 0; i < N; i += 2 * h)
-                for (int j = i; j < i + h; ++j) {{ const adac_real s = a[j], d = a[j + h]; a[j] = s + d; a[j + h] = s - d; }}
+                for (int j = i; j < i + h; ++j) {{
+                    adac_real* RESTRICT a = s + j * kBlock;
+                    adac_real* RESTRICT c = s + (j + h) * kBlock;
+                    for (int t = 0; t < n; ++t) {{ const adac_real p = a[t], d = c[t]; a[t] = p + d; c[t] = p - d; }}
+                }}
+        for (int a = 0; a < N; ++a) for (int t = 0; t < n; ++t) x[a * kBlock + t] = row[a] * s[pi[a] * kBlock + t];
     }}
-    static constexpr int kBlock = {block};
+    // x - 2 u (u . x) on lines; s: kBlock scratch
+    template <int N> static void adac_householder(adac_real* RESTRICT x, adac_real* RESTRICT s, int n, const adac_real* u,
+                                                  const adac_real* u2) {{
+        for (int t = 0; t < n; ++t) s[t] = 0;
+        for (int i = 0; i < N; ++i) for (int t = 0; t < n; ++t) s[t] += u[i] * x[i * kBlock + t];
+        for (int i = 0; i < N; ++i) for (int t = 0; t < n; ++t) x[i * kBlock + t] -= u2[i] * s[t];
+    }}
+    // n samples of a ring buffer (size mask + 1) read from position at; n samples w + u written at position at
+    static void adac_ring_read(const adac_real* RESTRICT line, unsigned mask, unsigned at, FAUSTFLOAT* RESTRICT out,
+                               int n) {{
+        const adac_real* RESTRICT start = line + (at & mask);
+        const int first = std::min(n, int(mask + 1 - (at & mask)));
+        for (int t = 0; t < first; ++t) out[t] = FAUSTFLOAT(start[t]);
+        for (int t = first; t < n; ++t) out[t] = FAUSTFLOAT(line[t - first]);
+    }}
+    static void adac_ring_write(adac_real* RESTRICT line, unsigned mask, unsigned at, const adac_real* RESTRICT w,
+                                const FAUSTFLOAT* RESTRICT u, int n) {{
+        adac_real* RESTRICT start = line + (at & mask);
+        const int first = std::min(n, int(mask + 1 - (at & mask)));
+        for (int t = 0; t < first; ++t) start[t] = w[t] + adac_real(u[t]);
+        for (int t = first; t < n; ++t) line[t - first] = w[t] + adac_real(u[t]);
+    }}
+    // a loop's q[i][t] (the FAUST program's outputs) as lines of the kernel's type
+    template <int N> static void adac_copy_lines(const FAUSTFLOAT (*q)[kBlock], adac_real* RESTRICT l, int n) {{
+        for (int i = 0; i < N; ++i) for (int t = 0; t < n; ++t) l[i * kBlock + t] = adac_real(q[i][t]);
+    }}
+    // one section per line over n frames: topology-preserving SVF (as adac_svf) and direct form I (as adac_biquad)
+    template <int N> static void adac_svf(adac_real* RESTRICT x, int n, const adac_real* RESTRICT a1,
+                                          const adac_real* RESTRICT a2, const adac_real* RESTRICT g,
+                                          const adac_real* RESTRICT c0, const adac_real* RESTRICT c1,
+                                          const adac_real* RESTRICT c2, adac_real* RESTRICT ic1, adac_real* RESTRICT ic2) {{
+        for (int t = 0; t < n; ++t) {{
+            adac_real* RESTRICT f = x + t * N;
+            for (int i = 0; i < N; ++i) {{
+                const adac_real v0 = f[i], v3 = v0 - ic2[i], v1 = a1[i] * ic1[i] + a2[i] * v3, v2 = ic2[i] + g[i] * v1;
+                ic1[i] = 2 * v1 - ic1[i];
+                ic2[i] = 2 * v2 - ic2[i];
+                f[i] = c0[i] * v0 + c1[i] * v1 + c2[i] * v2;
+            }}
+        }}
+    }}
+    template <int N> static void adac_df1(adac_real* RESTRICT x, int n, const adac_real* RESTRICT b0,
+                                          const adac_real* RESTRICT b1, const adac_real* RESTRICT b2,
+                                          const adac_real* RESTRICT na1, const adac_real* RESTRICT na2,
+                                          adac_real* RESTRICT x1, adac_real* RESTRICT x2, adac_real* RESTRICT y1,
+                                          adac_real* RESTRICT y2) {{
+        for (int t = 0; t < n; ++t) {{
+            adac_real* RESTRICT f = x + t * N;
+            for (int i = 0; i < N; ++i) {{
+                const adac_real v = f[i], o = (b0[i] * v + b1[i] * x1[i] + b2[i] * x2[i]) + (na1[i] * y1[i] + na2[i] * y2[i]);
+                x2[i] = x1[i]; x1[i] = v; y2[i] = y1[i]; y1[i] = o; f[i] = o;
+            }}
+        }}
+    }}
     {graph} fGraph;
     unsigned fWrite = 0;
     FAUSTFLOAT* fIns[{ins}];
     FAUSTFLOAT* fOuts[{outs}];
-    adac_real fX[kBlock * {width}], fY[kBlock * {width}];
+    adac_real fX[kBlock * {width}], fY[kBlock * {width}], fS[kBlock];  // a loop's block in either layout; scratch
 {members}
 
   public:
@@ -337,27 +451,29 @@ class {cls} : public dsp {{
 """
 
 
-# The kernel's part per IR kind in a feedback path: ``rule(node, stages)`` adds the node's C++ to ``stages``
-# (:class:`_Stages`; None: only checks) and returns None, or returns why the kernel cannot run it.
+# The kernel's part per IR kind in a feedback path: ``rule(node)`` says why the kernel cannot run the node
+# (None: it can); ``rule(node, stages, layout_after)`` adds its C++ to ``stages`` (:class:`_Stages`), leaving
+# the block in ``layout_after`` where the node's stage can choose.
 FEEDBACK = KindTable("native feedback stage")
 
 
 @FEEDBACK.register("series")
-def _feedback_series(node, stages):
-    return next((r for r in (FEEDBACK(c, stages) for c in node["children"]) if r), None)
+def _feedback_series(node, stages=None, layout_after=None):
+    assert stages is None, "a series is flattened before its stages are emitted (_stages_of)"
+    return next((r for r in map(FEEDBACK, node["children"]) if r), None)
 
 
 @FEEDBACK.register("gain", "householder", "sos")
-def _feedback_stage(node, stages):
-    if not node.get("diagonal", True) and node["kind"] == "sos":
+def _feedback_stage(node, stages=None, layout_after=None):
+    if node["kind"] == "sos" and not node["diagonal"]:
         return f"{node.get('path') or '<root>'}: a non-diagonal sos node in the feedback path"
     if stages is not None:
-        getattr(stages, node["kind"])(node)
+        getattr(stages, node["kind"])(node, layout_after)
     return None
 
 
 @FEEDBACK.register("delay", "fir", "gain_delay", "parallel", "recursion")
-def _feedback_refused(node, stages):
+def _feedback_refused(node, stages=None, layout_after=None):
     return f"{node.get('path') or '<root>'}: a {node['kind']} node in the feedback path (the kernel runs gains, " \
            "Householder reflections and per-line sections there)"
 
@@ -368,8 +484,9 @@ def _loop_code(k: int, loop: KernelLoop, has_q: bool, in_base: int, out_base: in
     n, p = loop.n, f"fL{k}"
     sizes = [1 << int(np.ceil(np.log2(d + MAX_BLOCK + 1))) for d in loop.lines]
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
-    stages = _Stages(f"{p}")
-    FEEDBACK(loop.feedback, stages)
+    q = f"{p}_q" if has_q else f"{p}_r"
+    stages = _Stages(p, n)
+    stages.add(_stages_of(fold_gains(loop.feedback)))  # neighbouring gains as one matrix (FAUST folds them too)
     members = [
         f"    // loop {k}: {loop.node.get('path') or '<root>'}, {n} lines",
         f"    static constexpr int {p}_len[{n}] = {{{', '.join(map(str, loop.lines))}}};",
@@ -382,18 +499,14 @@ def _loop_code(k: int, loop: KernelLoop, has_q: bool, in_base: int, out_base: in
     construct = [f"        for (int i = 0; i < {n}; ++i) {{ fIns[{in_base} + i] = {p}_r[i]; fOuts[{out_base} + i] = {p}_u[i];"
                  + (f" fOuts[{out_base + n} + i] = {p}_q[i];" if has_q else "") + " }"]
     clear = [f"        std::fill({p}_lines.begin(), {p}_lines.end(), adac_real(0));", *("        " + r for r in stages.resets)]
-    read = [f"            for (int i = 0; i < {n}; ++i) {{ const adac_real* line = {p}_lines.data() + {p}_off[i];"
-            f" const unsigned m = {p}_mask[i], at = fWrite - unsigned({p}_len[i]);"
-            f" for (int t = 0; t < n; ++t) {p}_r[i][t] = FAUSTFLOAT(line[(at + unsigned(t)) & m]); }}"]
-    q = f"{p}_q" if has_q else f"{p}_r"
+    read = [f"            for (int i = 0; i < {n}; ++i) adac_ring_read({p}_lines.data() + {p}_off[i], {p}_mask[i],"
+            f" fWrite - unsigned({p}_len[i]), {p}_r[i], n);"]
     feedback = [
         "            {",
-        "                adac_real* x = fX; adac_real* y = fY; (void) y;",
-        f"                for (int t = 0; t < n; ++t) for (int i = 0; i < {n}; ++i) x[t * {n} + i] = adac_real({q}[i][t]);",
+        f"                adac_copy_lines<{n}>({q}, fX, n);",
         *("                " + c for c in stages.code),
-        f"                for (int i = 0; i < {n}; ++i) {{ adac_real* line = {p}_lines.data() + {p}_off[i];"
-        f" const unsigned m = {p}_mask[i];"
-        f" for (int t = 0; t < n; ++t) line[(fWrite + unsigned(t)) & m] = x[t * {n} + i] + adac_real({p}_u[i][t]); }}",
+        f"                for (int i = 0; i < {n}; ++i) adac_ring_write({p}_lines.data() + {p}_off[i], {p}_mask[i],"
+        f" fWrite, {stages.current} + i * kBlock, {p}_u[i], n);",
         "            }",
     ]
     return {"members": members, "construct": construct, "clear": clear, "read": read, "feedback": feedback}
@@ -465,9 +578,8 @@ def native_to_cpp(ir: dict, controls: dict | None = None, *, architecture: Path 
 
 
 def build_native_renderer(ir: dict, controls: dict | None = None, **options) -> Path:
-    """A renderer of the native class (cached; see :func:`adac.backends.faust.render.build_class_renderer`), for
-    :func:`adac.backends.faust.render.impulse_responses` and :func:`~adac.backends.faust.render.process_signal`;
-    ``options``: :func:`json_to_native`'s."""
-    key = json.dumps([ir, controls, options, __version__], sort_keys=True)
-    return build_class_renderer(key, lambda: native_to_cpp(ir, controls, architecture=RENDER_ARCH, **options),
-                                include_dirs=(toolchain.eigen_include(),))
+    """A renderer of the native class (cached by its C++ text; see
+    :func:`adac.backends.faust.render.build_class_renderer`), for :func:`adac.backends.faust.render.impulse_responses`
+    and :func:`~adac.backends.faust.render.process_signal`; ``options``: :func:`json_to_native`'s."""
+    cpp = native_to_cpp(ir, controls, architecture=RENDER_ARCH, **options)
+    return build_class_renderer(cpp, lambda: cpp, include_dirs=(toolchain.eigen_include(),))
