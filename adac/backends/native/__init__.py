@@ -377,15 +377,21 @@ class {cls} : public dsp {{
                                           const adac_real* RESTRICT a2, const adac_real* RESTRICT g,
                                           const adac_real* RESTRICT c0, const adac_real* RESTRICT c1,
                                           const adac_real* RESTRICT c2, adac_real* RESTRICT ic1, adac_real* RESTRICT ic2) {{
+        adac_real s1[N], s2[N];  // the states in locals over the block: registers where N is small
+        std::copy(ic1, ic1 + N, s1);
+        std::copy(ic2, ic2 + N, s2);
         for (int t = 0; t < n; ++t) {{
             adac_real* RESTRICT f = x + t * N;
-            for (int i = 0; i < N; ++i) {{
-                const adac_real v0 = f[i], v3 = v0 - ic2[i], v1 = a1[i] * ic1[i] + a2[i] * v3, v2 = ic2[i] + g[i] * v1;
-                ic1[i] = 2 * v1 - ic1[i];
-                ic2[i] = 2 * v2 - ic2[i];
+#pragma GCC unroll 1
+            for (int i = 0; i < N; ++i) {{  // kept a loop: g++ vectorises it, not its unrolled copy (N = 4)
+                const adac_real v0 = f[i], v3 = v0 - s2[i], v1 = a1[i] * s1[i] + a2[i] * v3, v2 = s2[i] + g[i] * v1;
+                s1[i] = 2 * v1 - s1[i];
+                s2[i] = 2 * v2 - s2[i];
                 f[i] = c0[i] * v0 + c1[i] * v1 + c2[i] * v2;
             }}
         }}
+        std::copy(s1, s1 + N, ic1);
+        std::copy(s2, s2 + N, ic2);
     }}
     template <int N> static void adac_df1(adac_real* RESTRICT x, int n, const adac_real* RESTRICT b0,
                                           const adac_real* RESTRICT b1, const adac_real* RESTRICT b2,
@@ -394,7 +400,8 @@ class {cls} : public dsp {{
                                           adac_real* RESTRICT y2) {{
         for (int t = 0; t < n; ++t) {{
             adac_real* RESTRICT f = x + t * N;
-            for (int i = 0; i < N; ++i) {{
+#pragma GCC unroll 1
+            for (int i = 0; i < N; ++i) {{  // kept a loop: g++ vectorises it, not its unrolled copy (N = 4)
                 const adac_real v = f[i], o = (b0[i] * v + b1[i] * x1[i] + b2[i] * x2[i]) + (na1[i] * y1[i] + na2[i] * y2[i]);
                 x2[i] = x1[i]; x1[i] = v; y2[i] = y1[i]; y1[i] = o; f[i] = o;
             }}
