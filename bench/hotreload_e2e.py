@@ -3,14 +3,17 @@ running command-line hot-reload host, for FDNs of 4, 16 and 64 lines.
 
     python3 bench/hotreload_e2e.py [--steps 20] [--lines 4 16 64] [--attenuations gain geq]
                                    [--changes coefficients delay] [--modes foreground background]
-                                   [--backend tiered] [--build-dir DIR]
+                                   [--controls dry_wet [rt60]] [--backend tiered] [--build-dir DIR]
 
 Models: examples/live_training.py's FDN (orthogonal matrix, input/output gains, T60 gains; ``geq``
 adds FLAMO's parallelGEQ per line: 12 sections per line). Two kinds of step:
 
   coefficients  every trained parameter moves (matrix, gains, equaliser), as an optimiser step does:
                 the code changes only in its float constants (the host's constant-update fast path)
-  delay         the first delay line gets one sample longer: new integers in the code (the host compiles)
+  delay         the first delay line gets one sample longer: new integers in the code, `@(n)` in the loop
+                and at the line's output. The host compiled each line with room for a power of two >= twice
+                its length, so this is a constant update too (a length beyond that compiles: the cost of
+                a compile is the first step's, `host compile` in the JSON)
 
 Both publisher modes: ``foreground`` (update emits and writes before it returns) and ``background``
 (update snapshots the parameters; a worker thread emits and writes). The host plays 256-sample blocks
@@ -20,7 +23,10 @@ at real-time pace throughout (a thread keeps asking it for `realtime 50`). Laten
 ``clock_gettime(CLOCK_MONOTONIC)`` (printed from ``time.get_clock_info``) and the host's
 ``std::chrono::steady_clock`` is CLOCK_MONOTONIC in libstdc++ on Linux; every step also checks
 ``update start <= activation <= the moment the host reported it``, which an offset between the clocks
-would break.
+would break. Every step checks that the published code's delay lengths changed (delay steps) or not
+(coefficient steps), and after the last step the host's impulse response is compared with FAUST's own
+render of the last published code (``adac.backends.faust.render``; the host's input was silence, so its
+state is a fresh DSP's): the sound is the new model's.
 
 Also measured, in the same run: the emitter alone per step (the publisher's incremental emitter) and,
 as the baseline, ``adac.flamo_to_faust`` of the same model (the full frontend + backend), and their
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -38,20 +45,23 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 
 import adac  # noqa: E402
+from adac.backends.faust.render import render_impulse_responses  # noqa: E402
 from adac.common.machine import machine  # noqa: E402
 from adac.hotreload import CommandLineHost, HotReload, build_host  # noqa: E402
 from live_training import build  # noqa: E402
 
 FS = 48000
 BLOCK = 256
+CHECK_SAMPLES = 4096  # of the impulse response compared with FAUST's render after the last step
 NFFT = 2 ** 13
-CONTROLS = {"dry_wet": True}
+CONTROLS = ("dry_wet",)  # the macro-controls of the code (``--controls``; with rt60 every step moves the trained T60)
 GOALS_MS = {16: 50.0, 64: 150.0}  # median, coefficient steps with GEQ
 STRUCTURAL_GOAL_MS = 100.0  # 16 lines, a delay-length change
 
@@ -82,10 +92,10 @@ class Steps:
         self.delays.assign_value(self.delays.sample2s(samples))
 
 
-def emitter_times(lines: int, attenuation: str, steps: int) -> dict:
+def emitter_times(lines: int, attenuation: str, steps: int, controls: dict) -> dict:
     """ms per step of the incremental emitter (coefficient and delay steps), and of adac.flamo_to_faust."""
     s = Steps(lines, attenuation)
-    live = HotReload(FS, name="live", controls=CONTROLS)
+    live = HotReload(FS, name="live", controls=controls)
     start = time.perf_counter()
     live.emit(s.model)
     first = time.perf_counter() - start
@@ -101,7 +111,7 @@ def emitter_times(lines: int, attenuation: str, steps: int) -> dict:
     full = []
     for _ in range(3):
         start = time.perf_counter()
-        reference = adac.flamo_to_faust(s.model, FS, name="live", controls=CONTROLS)
+        reference = adac.flamo_to_faust(s.model, FS, name="live", controls=controls)
         full.append(time.perf_counter() - start)
     assert reference == code, "the incremental emitter's code differs from adac.flamo_to_faust"
     out["full_ms"] = 1000 * statistics.median(full)
@@ -158,12 +168,19 @@ class Host(CommandLineHost):
         self.player.join()
 
 
+def delay_lengths(path: Path) -> list[str]:
+    """The integer delay lengths `@(n)` of a published file, in order."""
+    return re.findall(r"@\((\d+)\)", path.read_text())
+
+
 def end_to_end(cli: Path, lines: int, attenuation: str, mode: str, changes: list[str], steps: dict[str, int],
-               backend: str) -> list[dict]:
+               backend: str, controls: dict) -> tuple[list[dict], float]:
+    """The rows of one host session, and max |host - FAUST render| / peak of the impulse response after its
+    last step."""
     s = Steps(lines, attenuation)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        live = HotReload(FS, name="live", controls=CONTROLS, path=Path(tmp) / "live.dsp", min_interval_s=0,
+        live = HotReload(FS, name="live", controls=controls, path=Path(tmp) / "live.dsp", min_interval_s=0,
                          background=mode == "background")
         # step 0 after one step: initial values that are exact (a 0 dB band's gain is 1.0) are simplified by the
         # emitter (a gain of 1 is a wire), so the first step off them changes the code's form (one compile)
@@ -175,6 +192,7 @@ def end_to_end(cli: Path, lines: int, attenuation: str, mode: str, changes: list
         host.playing.set()
         host.promote()
         step = 0
+        lengths = delay_lengths(live.path)
         for change in changes:
             latencies, to_llvm, blocked, clock_violations = [], [], [], 0
             for _ in range(steps[change]):
@@ -191,9 +209,11 @@ def end_to_end(cli: Path, lines: int, attenuation: str, mode: str, changes: list
                 activation = int(host.ask("activation").split()[1])
                 reported = time.monotonic_ns() // 1000
                 clock_violations += not started <= activation <= reported
-                # the path under test: a constant update, or a compile
+                # a delay step changed the code's delay lengths, a coefficient step did not; both are constant updates
+                assert (delay_lengths(live.path) != lengths) == (change == "delay"), (change, lengths)
+                lengths = delay_lengths(live.path)
                 took = (int(status["updates"]) - updates, int(status["compiles"]) > compiles)
-                assert took == ((1, False) if change == "coefficients" else (0, True)), (change, status)
+                assert took == (1, False), (change, status)
                 latencies.append((activation - started) / 1000)
                 llvm = host.promote()
                 if llvm is not None:
@@ -203,23 +223,28 @@ def end_to_end(cli: Path, lines: int, attenuation: str, mode: str, changes: list
                          "llvm_median_ms": statistics.median(to_llvm) if to_llvm else None,
                          "update_blocks_ms": statistics.median(blocked), "steps": len(latencies),
                          "clock_violations": clock_violations, "host_compile_ms": float(host.status()["ms"])})
+        got = host.impulse(CHECK_SAMPLES)
         host.close()
-    return rows
+        want = render_impulse_responses(live.path.read_text().partition("\n")[2], FS, CHECK_SAMPLES)
+    return rows, float(np.abs(got - want).max() / np.abs(want).max())
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="steps per row")
-    parser.add_argument("--delay-steps", type=int, help="steps per delay-change row (default --steps): each is a compile")
+    parser.add_argument("--delay-steps", type=int, help="steps per delay-change row (default --steps)")
     parser.add_argument("--lines", type=int, nargs="+", default=[4, 16, 64])
     parser.add_argument("--attenuations", nargs="+", default=["gain", "geq"], choices=["gain", "geq", "sos"])
     parser.add_argument("--changes", nargs="+", default=["coefficients", "delay"], choices=["coefficients", "delay"])
     parser.add_argument("--modes", nargs="+", default=["foreground", "background"], choices=["foreground", "background"])
+    parser.add_argument("--controls", nargs="+", default=list(CONTROLS), choices=["dry_wet", "rt60", "pre_delay"],
+                        help="the code's macro-controls")
     parser.add_argument("--backend", default="tiered", help="the host's --backend (llvm, interpreter, tiered)")
     parser.add_argument("--build-dir", type=Path, help="where build_host builds the command-line host")
     parser.add_argument("--emitter-only", action="store_true", help="only the emitter (no host)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "hotreload_e2e.json")
     args = parser.parse_args(argv)
+    controls = {name: True for name in args.controls}
     torch.set_num_threads(1)  # the training process's setting here; see the README text
     about = machine()
     clock = time.get_clock_info("monotonic")
@@ -232,6 +257,7 @@ def main(argv=None) -> int:
     def save() -> None:  # after every row: an interrupted run keeps what it measured
         args.out.parent.mkdir(parents=True, exist_ok=True)
         document = {"machine": about, "fs": FS, "block": BLOCK, "nfft": NFFT, "backend": args.backend,
+                    "controls": args.controls,
                     "clock": {"python": clock.implementation, "host": "std::chrono::steady_clock (CLOCK_MONOTONIC)"},
                     "emitter": [{"lines": n, "attenuation": a, **e} for (n, a), e in emitter.items()],
                     "end_to_end": rows}
@@ -241,22 +267,26 @@ def main(argv=None) -> int:
     print(f"{'lines':>5} {'attenuation':11} {'first':>8} {'coef step':>10} {'delay step':>10} {'full':>8} {'full/coef':>9}")
     for n in args.lines:
         for attenuation in args.attenuations:
-            e = emitter[(n, attenuation)] = emitter_times(n, attenuation, args.steps)
+            e = emitter[(n, attenuation)] = emitter_times(n, attenuation, args.steps, controls)
             print(f"{n:5d} {attenuation:11} {e['first_ms']:8.1f} {e['coefficients_ms']:10.1f} {e['delay_ms']:10.1f} "
                   f"{e['full_ms']:8.1f} {e['full_ms'] / e['coefficients_ms']:8.1f}x", flush=True)
             save()
     if not args.emitter_only:
         cli = build_host(args.build_dir, targets=("cli",))["cli"]
         print(f"\nend to end: live.update(model) -> first block of the new model in adac-hotreload-render "
-              f"--backend {args.backend} (ms; {args.steps} steps per row"
+              f"--backend {args.backend}, controls {' '.join(args.controls)} (ms; {args.steps} steps per row"
               f"{'' if not args.delay_steps else f', {args.delay_steps} per delay row'})")
         print(f"{'lines':>5} {'attenuation':11} {'change':12} {'mode':10} {'median':>8} {'worst':>8} {'update()':>9} "
               f"{'to LLVM':>8} {'goal':>9}")
         for n in args.lines:
             for attenuation in args.attenuations:
                 for mode in args.modes:
-                    for row in end_to_end(cli, n, attenuation, mode, args.changes,
-                                          {"coefficients": args.steps, "delay": args.delay_steps or args.steps}, args.backend):
+                    steps = {"coefficients": args.steps, "delay": args.delay_steps or args.steps}
+                    session, deviation = end_to_end(cli, n, attenuation, mode, args.changes, steps, args.backend, controls)
+                    if deviation > 1e-5:
+                        raise RuntimeError(f"the host does not play the last published model: {deviation:.2e}")
+                    for row in session:
+                        row["deviation_after_last_step"] = deviation
                         goal = (GOALS_MS.get(n) if row["change"] == "coefficients" and attenuation == "geq" else
                                 STRUCTURAL_GOAL_MS if row["change"] == "delay" and n == 16 else None)
                         row["goal_ms"] = goal
@@ -269,6 +299,8 @@ def main(argv=None) -> int:
                               f"{row['llvm_median_ms'] or float('nan'):8.1f} "
                               f"{verdict:>9}" + (f"  CLOCK CHECK FAILED x{row['clock_violations']}" if row["clock_violations"] else ""),
                               flush=True)
+                    print(f"{'':5} after the last step the host plays FAUST's render of the last code to "
+                          f"{deviation:.1e} of the peak", flush=True)
     about["load_average_at_end"] = os.getloadavg()
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in about['load_average_at_end'])}")
     save()

@@ -9,8 +9,11 @@ Three kinds of change, each for libfaust's interpreter and LLVM backends:
 
   update   only coefficients change (a training step): no compile, the new constants are
            written into the running DSP (the host's constant-lifting fast path)
-  compile  the structure changes (a delay length): the lifted code is compiled and crossfaded
-  plain    the structure changes, host run with --no-lift: the plain code is compiled (the
+  compile  the structure changes: the lifted code is compiled and crossfaded. The first delay line
+           alternates between a length of 8-14 samples (shorter than 16: a constant of the code) and
+           its own length (a lifted delay length): each publish has a new skeleton. (A length that
+           stays within the compiled capacity is an update, as in bench/hotreload_e2e.py.)
+  plain    the same changes, host run with --no-lift: the plain code is compiled (the
            cost without the fast path's hidden controls)
 
 Also reported: the compile time the host measured, the render cost (ns per sample of the running
@@ -47,10 +50,17 @@ def _primes(n: int, lo: int = 401, hi: int = 1999) -> list[int]:
     return [primes[int(i * step)] for i in range(n)]
 
 
-def handwritten_fdn(n: int, gain_shift: float = 0.0, delay_shift: int = 0) -> str:
-    """A hand-written N-line FDN: input gains, prime delays, Householder matrix, per-line T60 gains, output gains."""
+def structural_length(base: int, i: int) -> int:
+    """The first line's length in the i-th structural version: a constant of the code and a lifted length in turn."""
+    return base + i if i % 2 else 8 + (i // 2) % 7
+
+
+def handwritten_fdn(n: int, gain_shift: float = 0.0, structural: int | None = None) -> str:
+    """A hand-written N-line FDN: input gains, prime delays, Householder matrix, per-line T60 gains, output gains;
+    ``structural``: the i-th structural version (:func:`structural_length`)."""
     delays = _primes(n)
-    delays[0] += delay_shift
+    if structural is not None:
+        delays[0] = structural_length(delays[0], structural)
     gains = [10 ** (-3 * d / (FS * 1.5)) * (1 - gain_shift) for d in delays]
     b = [round(0.5 + 0.5 * ((7 * i) % n) / n, 6) for i in range(n)]
     c = [round(1 - 0.4 * ((5 * i) % n) / n, 6) for i in range(n)]
@@ -91,7 +101,7 @@ def adac_fdn_codes(n: int, count: int) -> tuple[list[str], list[str], float]:
         gains[0].param.copy_(base_gain)
     for i in range(count):
         samples = list(base_delays)
-        samples[0] += 1 + i  # a new delay length: a structural change
+        samples[0] = structural_length(samples[0], i)  # a new skeleton every time
         set_delays_samples(delay, samples)
         structural.append(adac.flamo_to_faust(model, FS, name=f"fdn{n}"))
     return updates, structural, 1000 * statistics.median(emit_s)
@@ -154,7 +164,7 @@ def main(argv=None) -> int:
             updates, structural, emit_ms = adac_fdn_codes(n, count)
         else:
             updates = [handwritten_fdn(n, gain_shift=0.001 * i) for i in range(count)]
-            structural = [handwritten_fdn(n, delay_shift=1 + i) for i in range(count)]
+            structural = [handwritten_fdn(n, structural=i) for i in range(count)]
             emit_ms = None
         for kind in args.kinds:
             for backend in args.backends:

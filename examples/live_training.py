@@ -1,7 +1,7 @@
 """Train an FDN with FLAMO and hear every optimiser step in the hot-reload host; A/B between steps.
 
     python3 examples/live_training.py [--lines 6] [--attenuation geq|sos|gain] [--steps 50]
-                                      [--out build/live/live.dsp] [--background] [--host]
+                                      [--out build/live/live.dsp] [--background] [--rt60] [--host]
 
 Each step publishes the model with its step number and loss:
 
@@ -30,6 +30,8 @@ command-line host (`--host` starts it on the same file) has the same choices as 
 
 `--host` prints the host's history after training, then pins the step with the lowest loss, and
 goes back to live. `--background` emits on a worker thread (the optimiser never waits for adac).
+`--rt60` adds the rt60 control: each step moves the trained T60 (the slider's default and range), which
+the host still takes as a constant update; the slider, never set, follows the newest default.
 """
 from __future__ import annotations
 
@@ -125,11 +127,13 @@ def main(argv=None) -> int:
     parser.add_argument("--fs", type=int, default=48000)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "live" / "live.dsp")
     parser.add_argument("--background", action="store_true", help="emit and publish on a worker thread")
+    parser.add_argument("--rt60", action="store_true", help="the rt60 control too (besides dry_wet)")
     parser.add_argument("--host", action="store_true", help="run the headless host on --out; show its history and A/B")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     play, train = build(args.lines, args.attenuation, args.fs)
-    live = adac.HotReload(args.fs, name="live", controls={"dry_wet": True}, path=args.out, min_interval_s=0,
+    controls = {"dry_wet": True, **({"rt60": True} if args.rt60 else {})}
+    live = adac.HotReload(args.fs, name="live", controls=controls, path=args.out, min_interval_s=0,
                           background=args.background)
     host = CommandLineHost(args.out, args.fs) if args.host else None
     losses = {}

@@ -300,12 +300,76 @@ def test_constant_only_changes_take_the_fast_path(host_binary, tmp_path, backend
         assert close(got, want) <= FLOAT32_TOL
         assert close(got, render_impulse_responses(versions[0], FS, 2000, params={"/adac/level": 0.5})) > 1e-2
         assert h.ask("get /adac/level") == "value 0.5"
-        # a structural change (a delay length) compiles again
-        live.publish(fdn_code((19, 23), 0.7, 0.5))
-        h.wait(6)
-        assert h.status()["compiles"] == 2
-        want = render_impulse_responses(fdn_code((19, 23), 0.7, 0.5), FS, 2000, params={"/adac/level": 0.5})
+    finally:
+        h.quit()
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interpreter"])
+def test_a_delay_length_within_capacity_is_an_update_and_plays_the_new_length(host_binary, tmp_path, backend):
+    """A delay of 17 samples compiles with room for 64 (the power of two >= 2 x 17): a new length up to
+    that is written into the running DSP (no compile); one beyond it compiles. Each time the host plays
+    FAUST's own render of the new code, not the old one."""
+    live = publisher(tmp_path / "live.dsp")
+    first, within, beyond = fdn_code((17, 23), 0.7, 0.5), fdn_code((64, 19), 0.7, 0.5), fdn_code((65, 19), 0.7, 0.5)
+    live.publish(first)
+    h = Host(host_binary, live.path, "--backend", backend)
+    try:
+        h.wait(1)
+        assert h.ask("set /adac/level 0.5") == "ok"
+        assert h.ask("input noise 0.5") == "ok"
+        h.ask("run 4096")  # the lines hold a tail when the length changes
+        live.publish(within)
+        h.wait(2)
+        status = h.status()
+        assert (status["compiles"], status["updates"], status["failures"]) == (1, 1, 0), status
+        got = h.settle_and_impulse(2000)
+        want = render_impulse_responses(within, FS, 2000, params={"/adac/level": 0.5})
+        assert close(got, want) <= FLOAT32_TOL
+        assert close(got, render_impulse_responses(first, FS, 2000, params={"/adac/level": 0.5})) > 1e-2
+        live.publish(beyond)  # 65 > 64: the line has no room, a compile
+        h.wait(3)
+        status = h.status()
+        assert (status["compiles"], status["updates"], status["failures"]) == (2, 1, 0), status
+        want = render_impulse_responses(beyond, FS, 2000, params={"/adac/level": 0.5})
         assert close(h.settle_and_impulse(2000), want) <= FLOAT32_TOL
+    finally:
+        h.quit()
+
+
+def sliders_code(level: float, mix: float, gain: float, note: str, name: str = "sliders") -> str:
+    """Two sliders (/adac/level, /adac/mix) whose defaults, ranges and a `declare adac_note` move with a float."""
+    return f"""declare name "{name}";
+declare adac_note "{note}";
+import("stdfaust.lib");
+level = hgroup("adac", hslider("level [unit:x]", {level!r}, 0, {2 * level!r}, 0.001));
+mix = hgroup("adac", hslider("mix", {mix!r}, 0, 1, 0.001));
+process = _ <: (@(3) : *({gain!r})), *(mix) :> *(level);
+"""
+
+
+def test_new_slider_defaults_and_metadata_are_an_update_and_play_where_no_value_was_set(host_binary, tmp_path):
+    """A slider's default and range and adac's own `declare` strings are not structure: an update, and a
+    parameter never set plays the new default (a set one keeps its value). `declare name` is structure."""
+    live = publisher(tmp_path / "live.dsp")
+    first, second = sliders_code(1.0, 0.5, 0.5, "1.0"), sliders_code(1.5, 0.75, 0.25, "1.5")
+    live.publish(first)
+    h = Host(host_binary, live.path)
+    try:
+        h.wait(1)
+        assert h.ask("set /adac/mix 0.25") == "ok"
+        live.publish(second)
+        h.wait(2)
+        status = h.status()
+        assert (status["compiles"], status["updates"], status["failures"]) == (1, 1, 0), status
+        assert h.ask("get /adac/level") == "value 1.5" and h.ask("get /adac/mix") == "value 0.25"
+        got = h.settle_and_impulse(100)
+        assert close(got, render_impulse_responses(second, FS, 100, params={"/adac/mix": 0.25})) <= FLOAT32_TOL
+        # the old default would play another response
+        old_default = render_impulse_responses(second, FS, 100, params={"/adac/mix": 0.25, "/adac/level": 1.0})
+        assert close(got, old_default) > 1e-2
+        live.publish(sliders_code(1.5, 0.75, 0.25, "1.5", name="renamed"))
+        h.wait(3)
+        assert h.status()["compiles"] == 2
     finally:
         h.quit()
 
@@ -395,7 +459,8 @@ def test_deleted_file_is_survived(host):
 
 def test_a_flood_of_publishes_ends_on_the_newest_without_backlog(host):
     h, live = host
-    codes = [comb(13 + i, 0.5, 3) for i in range(50)]  # every one a structural change: a compile each
+    # every one a structural change, a compile each: delays shorter than 16 samples are not lifted
+    codes = [comb(5 + i // 10, 0.5, 1 + i % 10) for i in range(50)]
     for code in codes:
         assert live.publish(code)
     deadline = time.monotonic() + 30
@@ -503,8 +568,7 @@ def test_the_shipped_example_plays_exactly_and_takes_constant_updates(host_binar
         live = HotReload(manifest.fs, name=manifest.name, controls=manifest.controls, path=path, min_interval_s=0)
         assert live.update(model)
 
-        def republish():  # a training step of the reverberator's input and output gains (outside the loop:
-            # a step of the mixing matrix moves the T60 estimate, i.e. the rt60 slider's default, and compiles)
+        def republish():  # a training step of the reverberator's input and output gains
             with torch.no_grad():
                 for name, module in model.named_modules():
                     if name.endswith(("branchA.input_gain", "branchA.output_gain")):
@@ -704,9 +768,9 @@ def test_history_lists_the_tag_lines_and_stays_bounded(host_binary, tmp_path):
     publishes = [  # the publisher's tag line (step, loss) first
         (fdn_code((17, 23), 0.7, 0.5), dict(step=3, loss=0.25)),
         (fdn_code((17, 23), 0.6, 0.5), dict(step=4, loss=float("nan"))),  # floats only: the fast path
-        (fdn_code((19, 23), 0.6, 0.5), {}),                               # a delay length: a compile
-        (fdn_code((19, 23), 0.5, 0.5), dict(step=12)),
-        (fdn_code((19, 23), 0.4, 0.5), dict(loss=1e-05)),
+        (fdn_code((65, 23), 0.6, 0.5), {}),               # a delay beyond its capacity (64): a compile
+        (fdn_code((65, 23), 0.5, 0.5), dict(step=12)),
+        (fdn_code((65, 23), 0.4, 0.5), dict(loss=1e-05)),
     ]
     h = None
     try:
@@ -720,10 +784,10 @@ def test_history_lists_the_tag_lines_and_stays_bounded(host_binary, tmp_path):
         status = h.status()
         assert status["compiles"] == 2 and status["updates"] == 3
         # the tag line is not part of the program: the response is the untagged code's
-        want = render_impulse_responses(fdn_code((19, 23), 0.4, 0.5), FS, 1000)
+        want = render_impulse_responses(fdn_code((65, 23), 0.4, 0.5), FS, 1000)
         assert close(h.settle_and_impulse(1000), want) <= FLOAT32_TOL
         for i in range(40):  # bounded: the last 32 publishes
-            live.publish(fdn_code((19, 23), 0.3 + 0.001 * i, 0.5), step=100 + i)
+            live.publish(fdn_code((65, 23), 0.3 + 0.001 * i, 0.5), step=100 + i)
             h.wait(6 + i)
         entries = h.history()
         assert len(entries) == 32 and entries[0][:2] == ("14", "108") and entries[-1][:2] == ("45", "139")
@@ -734,7 +798,8 @@ def test_history_lists_the_tag_lines_and_stays_bounded(host_binary, tmp_path):
 
 def test_audition_pins_entries_and_bypasses(host_binary, tmp_path):
     live = publisher(tmp_path / "live.dsp")
-    versions = [fdn_code((17, 23), 0.7, 0.5), fdn_code((17, 23), 0.5, 0.6), fdn_code((19, 29), 0.6, 0.5)]
+    # the third: a delay beyond the compiled capacity (64), a compile
+    versions = [fdn_code((17, 23), 0.7, 0.5), fdn_code((17, 23), 0.5, 0.6), fdn_code((65, 29), 0.6, 0.5)]
     h = None
     try:
         for count, code in enumerate(versions, start=1):
@@ -777,11 +842,11 @@ def test_audition_pins_entries_and_bypasses(host_binary, tmp_path):
         assert close(fading, crossfaded(render_signal(versions[0], FS, x[2000:4480], params=params)[2000:], x[4000:4480], 480)) \
             <= FLOAT32_TOL
         # a publish while bypassed is recorded, not played; live plays it
-        live.publish(fdn_code((19, 29), 0.55, 0.5), step=40)
+        live.publish(fdn_code((65, 29), 0.55, 0.5), step=40)
         h.wait(4)
         assert np.abs(h.record(500) - sine(300, 0.5, 5980)[5480:, None]).max() <= 1e-7
         assert h.ask("input silence") == "ok" and h.ask("audition live") == "ok"
-        want = render_impulse_responses(fdn_code((19, 29), 0.55, 0.5), FS, 1000, params=params)
+        want = render_impulse_responses(fdn_code((65, 29), 0.55, 0.5), FS, 1000, params=params)
         assert close(h.settle_and_impulse(1000), want) <= FLOAT32_TOL
     finally:
         if h is not None:

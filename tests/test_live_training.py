@@ -6,16 +6,20 @@ attenuation: FLAMO's parallelGEQ or parallelSOSFilter), trained with Adam for a 
 reference for every emitted text is ``adac.flamo_to_faust`` of the same model at the same step (the
 full frontend and backend, run independently of the publisher's incremental path).
 """
+import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from flamo.processor import dsp
 
 import adac
+from adac.backends.faust.render import render_impulse_responses
 from adac.common.errors import AdacError
 from adac.hotreload import CommandLineHost, HotReload, build_host
+from conftest import FLOAT32_TOL
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
@@ -33,12 +37,18 @@ def model(attenuation: str, lines: int = 4):
     return build(lines, attenuation, FS, NFFT)
 
 
-def publisher(path, **kwargs) -> HotReload:
-    return HotReload(FS, name="live", controls=CONTROLS, path=path, min_interval_s=0, **kwargs)
+def publisher(path, controls=CONTROLS, **kwargs) -> HotReload:
+    return HotReload(FS, name="live", controls=controls, path=path, min_interval_s=0, **kwargs)
 
 
-def full(play) -> str:
-    return adac.flamo_to_faust(play, FS, name="live", controls=CONTROLS)
+def full(play, controls=CONTROLS) -> str:
+    return adac.flamo_to_faust(play, FS, name="live", controls=controls)
+
+
+def close(got: np.ndarray, want: np.ndarray) -> float:
+    """max |got - want| relative to the peak of want."""
+    assert got.shape == want.shape, (got.shape, want.shape)
+    return float(np.abs(got - want).max() / np.abs(want).max())
 
 
 def delay_module(play):
@@ -148,16 +158,53 @@ def test_training_steps_take_the_hosts_fast_path(tmp_path, host_binary, attenuat
         assert [entry[1] for entry in history] == ["0", "1", "2", "3", "4"]
         assert [float(entry[2]) for entry in history] == pytest.approx(losses, rel=1e-6)
         assert [entry[3] for entry in history] == ["compile"] + ["update"] * 4
-        # a new delay length: the same structure for the extractor, new integers for the host (a compile)
+        # a new delay length (the line's length in the loop and at its output), within the compiled capacity:
+        # the same structure for the extractor, an update for the host, and the new length is what plays
+        before = live.path.read_text().partition("\n")[2]
         lengthen_first_delay(play)
         assert live.update(play, step=5)
+        code = live.path.read_text().partition("\n")[2]
+        assert re.findall(r"@\((\d+)\)", code) != re.findall(r"@\((\d+)\)", before)
         host.wait(6)
-        assert host.status()["compiles"] == 2
+        status = host.status()
+        assert (status["compiles"], status["updates"], status["failures"]) == (1, 5, 0), status
+        got = host.impulse(4096)  # the host has played nothing yet: its lines are silent, as a fresh DSP's
+        assert close(got, render_impulse_responses(code, FS, 4096)) <= FLOAT32_TOL
+        assert close(got, render_impulse_responses(before, FS, 4096)) > 1e-2
         # a structural change: extracted again, compiled
         play.get_core().feedback_loop.feedback.add_module("tilt", dsp.parallelGain(size=(4,), nfft=NFFT))
         assert live.update(play, step=6)
         host.wait(7)
         status = host.status()
-        assert (status["compiles"], status["updates"], status["failures"]) == (3, 4, 0), status
+        assert (status["compiles"], status["updates"], status["failures"]) == (2, 5, 0), status
         assert live.extractor.extractions == 2
         assert live.path.read_text().partition("\n")[2] == full(play)
+
+
+def test_training_steps_with_the_rt60_control_take_the_hosts_fast_path(tmp_path, host_binary):
+    """With the rt60 control, each step moves the trained T60 (the slider's default and range, a `declare`
+    string, the constants of the decay law): still one compile, then updates; the slider, never set, plays
+    the newest default; and what plays is FAUST's own render of the newest code."""
+    controls = {"dry_wet": True, "rt60": True}
+    play, train = model("geq")
+    live = publisher(tmp_path / "live.dsp", controls=controls)
+    trained = []
+    with CommandLineHost(live.path, FS, binary=host_binary) as host:
+        for step, loss in training_steps(train, 5, lr=2e-2):
+            assert live.update(play, step=step, loss=loss)
+            trained.append(re.search(r'declare adac_rt60_trained "([^"]+)"', live.path.read_text()).group(1))
+            host.wait(step + 1)
+        assert len(set(trained)) > 1, trained  # the steps did move the trained T60
+        status = host.status()
+        assert (status["compiles"], status["updates"], status["failures"]) == (1, 4, 0), status
+        code = live.path.read_text().partition("\n")[2]
+        assert code == full(play, controls)
+        default = re.search(r'hslider\("rt60 \[unit:s\]", ([^,]+),', code).group(1)
+        assert default == trained[-1] != trained[0]
+        assert host.ask("get /adac/rt60") == f"value {float(default):g}"
+        got = host.impulse(4096)
+        assert close(got, render_impulse_responses(code, FS, 4096)) <= FLOAT32_TOL
+        # the slider played the new default: at the first step's default (what a compiled step-0 DSP plays)
+        # the response is another one
+        first = render_impulse_responses(code, FS, 4096, params={"/adac/rt60": float(trained[0])})
+        assert close(got, first) > FLOAT32_TOL

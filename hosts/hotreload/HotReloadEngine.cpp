@@ -60,6 +60,40 @@ struct TailMeta : public Meta {
 
 constexpr const char* kTagMark = "// adac-publish";
 
+// The defaults of a code's widgets, by index.
+std::vector<std::optional<double>> defaultsOf(const LiftedCode& lifted)
+{
+    std::vector<std::optional<double>> out;
+    for (auto& widget : lifted.widgets) out.push_back(widget.init);
+    return out;
+}
+
+// The address of each widget label among a DSP's parameters: the one address whose last component is the
+// label as FAUST writes it there (PathBuilder::buildPath replaces these characters by '_'); "" when there
+// is none or more than one (a label of a `par` copy, `%i`, or the same label in two groups).
+std::vector<std::string> widgetAddresses(const std::vector<std::string>& labels, const std::map<std::string, FAUSTFLOAT*>& params)
+{
+    std::vector<std::string> out;
+    for (const std::string& label : labels) {
+        std::string key = label;
+        for (char& ch : key)
+            if (std::strchr(" #*,?[]{}()", ch)) ch = '_';
+        std::string found;
+        int matches = 0;
+        if (!key.empty() && key.find_first_of("/%") == std::string::npos) {
+            for (auto& [address, zone] : params) {
+                if (address.size() > key.size() && address.compare(address.size() - key.size(), key.size(), key) == 0 &&
+                    address[address.size() - key.size() - 1] == '/') {
+                    found = address;
+                    matches++;
+                }
+            }
+        }
+        out.push_back(matches == 1 ? found : std::string());
+    }
+    return out;
+}
+
 }  // namespace
 
 struct HotReloadEngine::Factory {
@@ -101,6 +135,10 @@ struct HotReloadEngine::Structure {
     std::string code;      // the text compiled
     bool lifted = false;
     size_t constants = 0;
+    std::vector<std::pair<size_t, double>> capacities;  // of its lifted delay lengths (LiftedCode::capacities)
+    std::vector<std::string> widgetLabels;   // its sliders and number entries (LiftedCode::widgets), in order
+    std::vector<std::string> widgetAddress;  // their addresses; "" when not one parameter (resolved at the first instance)
+    bool widgetsResolved = false;
     std::shared_ptr<Factory> interpreter, llvm;
     bool llvmQueued = false, llvmFailed = false;  // Tiered: watcher thread only
 };
@@ -109,6 +147,7 @@ struct HotReloadEngine::Entry {
     HistoryEntry info;
     std::shared_ptr<Structure> structure;
     std::vector<double> values;  // the lifted constants of this publish
+    Defaults defaults;           // its widgets' defaults
 };
 
 struct HotReloadEngine::Job {
@@ -129,6 +168,8 @@ struct HotReloadEngine::Instance {
     double tail = 10.0;
     std::vector<FAUSTFLOAT*> constants;  // zones of the lifted constants, by index (null: unused by the program)
     std::vector<double> values;          // what they hold
+    std::vector<FAUSTFLOAT*> widgetZones;  // zones of the structure's widgets, by index (null: address unknown)
+    Defaults defaults;                   // their defaults (a parameter never set plays its default)
     std::vector<std::pair<int, FAUSTFLOAT*>> bindings;  // parameter slot -> zone
     std::map<std::string, FAUSTFLOAT*> params;          // address as the plain program has it -> zone
     ~Instance()
@@ -140,6 +181,12 @@ struct HotReloadEngine::Instance {
     {
         for (size_t i = 0; i < constants.size() && i < values.size(); ++i)
             if (constants[i]) *constants[i] = (FAUSTFLOAT) values[i];  // null: a constant the program does not use
+    }
+    // the defaults, into every widget zone (init() wrote the compiled ones); applySlots then writes what is set
+    void writeDefaults()
+    {
+        for (size_t w = 0; w < widgetZones.size() && w < defaults.size(); ++w)
+            if (widgetZones[w] && defaults[w]) *widgetZones[w] = (FAUSTFLOAT) *defaults[w];
     }
 
     // Sort the zones into parameters and lifted constants. A lifted constant has no control when the
@@ -369,7 +416,8 @@ void HotReloadEngine::addEntry(const std::shared_ptr<Entry>& entry)
 }
 
 std::unique_ptr<HotReloadEngine::Instance> HotReloadEngine::instantiate(const std::shared_ptr<Structure>& s, bool llvm,
-                                                                        const std::vector<double>& values, std::string& error)
+                                                                        const std::vector<double>& values,
+                                                                        const Defaults& defaults, std::string& error)
 {
     auto inst = std::make_unique<Instance>();
     inst->structure = s;
@@ -396,6 +444,15 @@ std::unique_ptr<HotReloadEngine::Instance> HotReloadEngine::instantiate(const st
     // of its default (measured: ~1e-7 relative, ~5e-6 after a feedback loop)
     inst->values = values;
     inst->writeConstants();
+    if (!s->widgetsResolved) {
+        s->widgetAddress = widgetAddresses(s->widgetLabels, inst->params);
+        s->widgetsResolved = true;
+    }
+    inst->widgetZones.assign(s->widgetAddress.size(), nullptr);
+    for (size_t w = 0; w < s->widgetAddress.size(); ++w)
+        if (!s->widgetAddress[w].empty()) inst->widgetZones[w] = inst->params.at(s->widgetAddress[w]);
+    inst->defaults = defaults;
+    inst->writeDefaults();
     {
         std::lock_guard<std::mutex> lock(controlMutex);
         for (auto& [address, zone] : inst->params) {
@@ -409,15 +466,36 @@ std::unique_ptr<HotReloadEngine::Instance> HotReloadEngine::instantiate(const st
     return inst;
 }
 
+bool HotReloadEngine::parameterSet(const std::string& address)
+{
+    std::lock_guard<std::mutex> lock(controlMutex);
+    auto found = slotOf.find(address);
+    return found != slotOf.end() && slots[found->second].set.load();
+}
+
 bool HotReloadEngine::update(const LiftedCode& lifted, const std::shared_ptr<Entry>& entry)
 {
     if (!options.liftConstants || entries.empty()) return false;
-    const auto& s = entries.back()->structure;
+    const std::shared_ptr<Entry> newest = entries.back();
+    const auto& s = newest->structure;
     if (!s->lifted || !lifted.lifted() || lifted.skeleton != s->skeleton || lifted.values.size() != s->constants) return false;
+    for (auto& [index, capacity] : s->capacities)
+        if (lifted.values[index] > capacity) return false;  // a delay line longer than compiled: compile
+    const Defaults defaults = defaultsOf(lifted);
+    if (defaults.size() != newest->defaults.size()) return false;
+    std::vector<size_t> moved;  // widgets whose default changed: each must be a known parameter
+    for (size_t w = 0; w < defaults.size(); ++w) {
+        if (defaults[w] == newest->defaults[w]) continue;
+        if (s->widgetAddress[w].empty()) return false;
+        moved.push_back(w);
+    }
     entry->structure = s;
     entry->values = lifted.values;
+    entry->defaults = defaults;
     entry->info.compiled = false;
     addEntry(entry);
+    std::vector<bool> unset;  // a new default plays only where no value was set
+    for (size_t w : moved) unset.push_back(!parameterSet(s->widgetAddress[w]));
     // the playing DSP of the live model takes the values now (interpreter or LLVM tier); an LLVM build
     // that replaces it later copies them from it (promoteIfReady), so no update is lost
     // (and the one still playing until the audio thread takes the posted one, if of the same program)
@@ -426,10 +504,15 @@ bool HotReloadEngine::update(const LiftedCode& lifted, const std::shared_ptr<Ent
             if (target && target->faust && target->structure == s) {
                 target->values = lifted.values;
                 target->writeConstants();
+                target->defaults = defaults;
+                for (size_t k = 0; k < moved.size(); ++k)
+                    if (unset[k] && target->widgetZones[moved[k]]) *target->widgetZones[moved[k]] = (FAUSTFLOAT) *defaults[moved[k]];
             }
         }
         valueGeneration++;  // the audio thread notes the first block that plays the new values
     }
+    std::lock_guard<std::mutex> control(controlMutex);
+    for (size_t w : moved) newestDefaults[s->widgetAddress[w]] = (float) *defaults[w];
     return true;
 }
 
@@ -447,6 +530,8 @@ bool HotReloadEngine::compile(const std::string& body, const LiftedCode& lifted,
             s->skeleton = lifted.skeleton;
             s->code = lifted.code;
             s->constants = lifted.values.size();
+            s->capacities = lifted.capacities;
+            for (auto& widget : lifted.widgets) s->widgetLabels.push_back(widget.label);
         }
     }
     if (!factory) {
@@ -456,8 +541,9 @@ bool HotReloadEngine::compile(const std::string& body, const LiftedCode& lifted,
     }
     (llvm ? s->llvm : s->interpreter) = factory;
     const std::vector<double> values = s->lifted ? lifted.values : std::vector<double>();
+    const Defaults defaults = s->lifted ? defaultsOf(lifted) : Defaults();
     std::lock_guard<std::mutex> lock(opMutex);
-    std::unique_ptr<Instance> next = instantiate(s, llvm, values, error);
+    std::unique_ptr<Instance> next = instantiate(s, llvm, values, defaults, error);
     if (!next) return false;
     if (current.load() && (next->inputs != channelsIn || next->outputs != channelsOut)) {
         error = "the new DSP has " + std::to_string(next->inputs) + " inputs and " + std::to_string(next->outputs) +
@@ -476,6 +562,7 @@ bool HotReloadEngine::compile(const std::string& body, const LiftedCode& lifted,
     }
     entry->structure = s;
     entry->values = values;
+    entry->defaults = defaults;
     entry->info.compiled = true;
     addEntry(entry);
     {
@@ -563,7 +650,7 @@ void HotReloadEngine::promoteIfReady()
     }
     if (!options.autoPromote && wanted == promoteReady) return;
     std::string error;
-    std::unique_ptr<Instance> next = instantiate(s, true, posted->values, error);
+    std::unique_ptr<Instance> next = instantiate(s, true, posted->values, posted->defaults, error);
     if (!next) {
         s->llvmFailed = true;
         std::fprintf(stderr, "adac hot reload: %s: %s\n", path.c_str(), error.c_str());
@@ -598,7 +685,7 @@ void HotReloadEngine::applyAudition()
     if (entry) {  // a fresh instance of that model (its own state), best tier there is, its values
         const auto& s = entry->structure;
         std::string error;
-        std::unique_ptr<Instance> next = instantiate(s, s->llvm != nullptr, entry->values, error);
+        std::unique_ptr<Instance> next = instantiate(s, s->llvm != nullptr, entry->values, entry->defaults, error);
         if (next) post(next.release());
         else std::fprintf(stderr, "adac hot reload: %s: %s\n", path.c_str(), error.c_str());
     }
@@ -734,6 +821,7 @@ void HotReloadEngine::prepare(int rate, int block, int crossfadeSamples)
     if (Instance* now = current.load(); now && now->faust) {
         now->faust->init(sampleRate);  // clears the state and resets every zone to its default...
         now->writeConstants();         // ...so the values go back in
+        now->writeDefaults();
         applySlots(now);
     }
 }

@@ -3,9 +3,11 @@
 // A watcher thread polls the file (mtime, size, inode) every few milliseconds. When it changes:
 //  - the first line may be the publisher's tag `// adac-publish step=<int> loss=<float|nan>`
 //    (either key optional): it is parsed into the history entry and stripped before anything else;
-//  - fast path: if the new code differs from the newest published model only in float constants
+//  - fast path: if the new code differs from the newest published model only in float constants,
+//    delay lengths within the compiled capacities, widget defaults and ranges and adac's metadata
 //    (same skeleton, see ConstantLifter.h), the new constants are written into the playing DSP's
-//    hidden controls: no compile, the state (reverb tail) continues;
+//    hidden controls and a new default into the zone of a parameter never set: no compile, the
+//    state (reverb tail) continues;
 //  - otherwise the (lifted) code is compiled with libfaust on the watcher thread and the audio
 //    thread crossfades from the old instance to the new one. With Backend::Tiered the watcher
 //    compiles with the interpreter (fast to compile), plays it at once, and a compiler thread builds
@@ -38,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -129,6 +132,7 @@ private:
     struct Factory;
     struct Entry;
     struct Job;
+    using Defaults = std::vector<std::optional<double>>;  // the widgets' defaults, by index (none: not one number)
     uint64_t postAudition(Audition mode, long key, bool byStep);
     void watch();
     void compileLoop();
@@ -137,7 +141,8 @@ private:
     bool update(const LiftedCode& lifted, const std::shared_ptr<Entry>& entry);
     bool compile(const std::string& body, const LiftedCode& lifted, const std::shared_ptr<Entry>& entry, std::string& error);
     std::unique_ptr<Instance> instantiate(const std::shared_ptr<Structure>& s, bool llvm, const std::vector<double>& values,
-                                          std::string& error);
+                                          const Defaults& defaults, std::string& error);
+    bool parameterSet(const std::string& address);  // has a value been set at this address
     void post(Instance* next);
     void bury(Instance* dead);  // to the graveyard: freed by the watcher when libfaust is not busy compiling
     void addEntry(const std::shared_ptr<Entry>& entry);
