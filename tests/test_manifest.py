@@ -62,6 +62,7 @@ def test_example_and_test_manifests_load():
     ("fs: 48000", "fs: 48000\nformats: [VST3, VST2]", "/formats/1", 11, "'VST2' is not one of"),
     ("fs: 48000", "fs: 48000\nfaust_options: [-double, '-a evil.cpp']", "/faust_options/1", 11, "does not match"),
     ("fs: 48000", "fs: 48000\nstrict: maybe", "/strict", 11, "is not of type 'boolean'"),
+    ("fs: 48000", "fs: 48000\nbackend: fast", "/backend", 11, "'fast' is not one of ['faust', 'native', 'auto']"),
     ("fs: 48000", "fs: 48000\nfs: 44100", "/fs", 11, "duplicate field (first given on line 10)"),
     ("fs: 48000", "fs: 1000", "/fs", 10, "less than the minimum"),
     ("  factory: model.py:build_model", "  factory: 'os; rm -rf /:x'", "/model/factory", 8, "does not match"),
@@ -116,6 +117,7 @@ def test_defaults_and_resolved_paths(plugin):
     m = load_manifest(plugin / "plugin.yaml")
     assert m.strict is True and m.allow_pickle is False and m.release is False
     assert m.formats == ("VST3", "LV2", "Standalone") and m.controls == {} and m.output is None
+    assert m.backend == "faust"  # manifests written before the native backend build as they did
     assert factory_sources(str(plugin), m.factory) == [str((plugin / "model.py").resolve())]
     assert m.output_dir("build").name == "Tiny"
 
@@ -353,3 +355,17 @@ def test_unreadable_manifests_are_one_line_errors(plugin, tmp_path, content):
     proc = subprocess.run([sys.executable, "-m", "adac", "check", str(path)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(f"adac: error: {path}: cannot read the manifest") and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("backend", ["faust", "native", "auto"])
+def test_backend_is_read_and_enters_the_juce_step_signature(plugin, backend):
+    """The backend is a JUCE-step parameter (a change rebuilds the project and the plugin, not the .dsp); the
+    native kernel's classes are made from the IR with the controls, so they are the JUCE step's then too."""
+    from adac.build.manifest import step_parameters
+
+    m = load_manifest(edit(plugin, "fs: 48000", f"fs: 48000\nbackend: {backend}"))
+    assert m.backend == backend
+    params = step_parameters(m)
+    assert params["juce"]["backend"] == backend
+    assert ("controls" in params["juce"]) == (backend != "faust")
+    assert "backend" not in params["dsp"] and "backend" not in params["cert"]

@@ -3,7 +3,9 @@
     adac [--build-root build] build-ir  MANIFEST OUT.json            checkpoint + factory -> IR
     adac [--build-root build] emit      MANIFEST IR.json OUT.dsp     IR + controls -> FAUST
     adac [--build-root build] certify   MANIFEST IR.json OUT.cert.json
-    adac [--build-root build] juce      MANIFEST IN.dsp OUTDIR        FAUST -> JUCE CMake project
+    adac [--build-root build] backend   MANIFEST IR.json IN.dsp OUT.json   backend: auto: measure FAUST vs native
+    adac [--build-root build] juce      MANIFEST IN.dsp OUTDIR [--ir IR.json] [--backend-choice backend.json]
+                                                                      FAUST (or IR, native backend) -> JUCE CMake project
     adac [--build-root build] plugin    MANIFEST PROJECTDIR OUT.bundles.json [--juce-build DIR] [--config C]
     adac [--build-root build] report    MANIFEST IR.json X.dsp X.cert.json OUT/index.html [--bundles X.bundles.json]
     adac [--build-root build] package   MANIFEST OUTDIR ARTEFACT...   release copy (stripped) + release-manifest.json
@@ -42,7 +44,9 @@ COMMANDS = {
     "build-ir": (["ir"], "checkpoint + model factory -> IR .json", ["manifest", "out"]),
     "emit": (["dsp"], "IR -> FAUST .dsp (with the manifest's controls)", ["manifest", "ir", "out"]),
     "certify": (["cert"], "IR -> stability certificate (refused if strict and not certified)", ["manifest", "ir", "out"]),
-    "juce": ([], ".dsp -> JUCE CMake project folder", ["manifest", "dsp", "out"]),
+    "backend": ([], "IR + .dsp -> backend.json: the faster realisation, FAUST or native (manifest backend: auto)",
+                ["manifest", "ir", "dsp", "out"]),
+    "juce": ([], ".dsp (or the IR, native backend) -> JUCE CMake project folder", ["manifest", "dsp", "out"]),
     "plugin": ([], "JUCE project -> plugin bundles + listing", ["manifest", "project", "out"]),
     "report": ([], "the report page: responses vs FLAMO, certificate, rt60 sweep, cost, audition (WebAssembly)",
                ["manifest", "ir", "dsp", "cert", "out"]),
@@ -74,6 +78,10 @@ def parser() -> argparse.ArgumentParser:
                            help="JUCE build tree shared by all plugins, of this project or others (default: <build-root>/juce-build)")
             s.add_argument("--config", default="Release", help="CMake build type (default Release)")
             s.add_argument("--jobs", type=int, default=2, help="parallel compile jobs")
+        if name == "juce":
+            s.add_argument("--ir", type=Path, help="the IR: the native kernel's classes are made from it "
+                                                   "(manifest backend: native or auto)")
+            s.add_argument("--backend-choice", type=Path, help="backend.json of the backend step (manifest backend: auto)")
         if name == "report":
             s.add_argument("--bundles", type=Path, help="the plugin's <Name>.bundles.json: its cost is measured")
         if name == "install":
@@ -171,8 +179,10 @@ def run(args) -> int | None:
         steps.dsp_step(manifest, args.ir, out)
     elif args.command == "certify":
         steps.cert_step(manifest, args.ir, out)
+    elif args.command == "backend":
+        steps.backend_step(manifest, args.ir, args.dsp, out)
     elif args.command == "juce":
-        steps.juce_step(manifest, args.dsp, out)
+        steps.juce_step(manifest, args.dsp, out, ir_path=args.ir, choice_path=args.backend_choice)
     elif args.command == "plugin":
         juce_build = args.juce_build or args.build_root / "juce-build"  # a tree the user names may be shared
         steps.plugin_step(manifest, args.project, out, juce_build=juce_build, config=args.config, jobs=args.jobs)

@@ -12,7 +12,8 @@ Fields (see docs/build.md): ``name``, ``display_name``, ``identity`` (manufactur
 manufacturer_code, plugin_code, version, bundle_id), ``model`` (factory, checkpoint,
 allow_pickle), ``fs``, ``controls`` (rt60, dry_wet, pre_delay), ``strict``, ``formats``,
 ``faust_options``, ``fractional_order``, ``output``, ``release``, ``sample_rate`` (``mode``: relowered or
-resample, ``rates``: the host rates accepted; docs/sample_rate.md).
+resample, ``rates``: the host rates accepted; docs/sample_rate.md), ``backend`` (faust, native or auto:
+what realises the model in the plugin).
 
 This module imports no torch or FLAMO: checking a manifest is fast.
 """
@@ -32,6 +33,7 @@ from ..common.schema import pointer, validator
 DEFAULT_FORMATS = ("VST3", "LV2", "Standalone")
 DEFAULT_SAMPLE_RATE_MODE = "relowered"  # zero latency, and the targets met: docs/sample_rate.md
 DEFAULT_RATES = (44100, 48000, 88200, 96000)
+DEFAULT_BACKEND = "faust"  # the .dsp's C++, as every manifest without the field was built
 CONTROL_UNITS = {"rt60": "s", "dry_wet": "", "pre_delay": "ms"}
 
 
@@ -57,6 +59,7 @@ class Manifest:
     delay_limits: dict | None = None  # {max_samples, max_memory}: raises adac.ir.document's delay bounds
     sample_rate_mode: str = DEFAULT_SAMPLE_RATE_MODE
     rates: tuple = DEFAULT_RATES  # the host rates accepted, ascending, the model's fs among them
+    backend: str = DEFAULT_BACKEND  # faust, native or auto
 
     @property
     def folder(self) -> Path:
@@ -300,6 +303,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         delay_limits=dict(document["delay_limits"]) if document.get("delay_limits") else None,
         sample_rate_mode=(document.get("sample_rate") or {}).get("mode", DEFAULT_SAMPLE_RATE_MODE),
         rates=tuple(sorted(set((document.get("sample_rate") or {}).get("rates", DEFAULT_RATES)) | {int(document["fs"])})),
+        backend=document.get("backend", DEFAULT_BACKEND),
     )
 
 
@@ -315,7 +319,12 @@ def step_parameters(m: Manifest) -> dict[str, dict]:
         "cert": {"controls": m.controls, "strict": m.strict, "fractional_order": m.fractional_order,
                  "delay_limits": m.delay_limits, "lowered_rates": list(m.lowered_rates)},
         "juce": {"name": m.name, "display_name": m.display_name, "identity": m.identity,
-                 "formats": list(m.formats), "faust_options": list(m.faust_options), "sample_rate": m.sample_rate},
+                 "formats": list(m.formats), "faust_options": list(m.faust_options), "sample_rate": m.sample_rate,
+                 "backend": m.backend, **({} if m.backend == "faust" else
+                                          {"controls": m.controls, "fractional_order": m.fractional_order,
+                                           "delay_limits": m.delay_limits})},
+        "backend": {"controls": m.controls, "fractional_order": m.fractional_order, "delay_limits": m.delay_limits,
+                    "faust_options": list(m.faust_options)},
         "plugin": {"name": m.name, "version": m.version, "formats": list(m.formats)},
     }
 
@@ -343,7 +352,7 @@ def build_plan(paths) -> dict:
         m = load_manifest(path)
         plans[str(path)] = {
             "name": m.name, "version": m.version, "output": m.output or m.name, "release": m.release,
-            "formats": list(m.formats), "checkpoint": str(m.checkpoint),
+            "formats": list(m.formats), "checkpoint": str(m.checkpoint), "backend": m.backend,
             "params": step_parameters(m),
         }
     tools = {name: _distribution(name) for name in ("flamo", "torch")}

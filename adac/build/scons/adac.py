@@ -1,7 +1,9 @@
 """SCons tool for adac: one Builder per artefact of a plugin.
 
     checkpoint + factory --AdacIR--> <Name>.json --AdacDSP--> <Name>.dsp --AdacJuce--> juce/ --AdacPlugin--> <Name>.bundles.json
-                                        '--AdacCert--> <Name>.cert.json (gates the JUCE project)      (+ bundles/)
+                                        |--AdacCert--> <Name>.cert.json (gates the JUCE project)      (+ bundles/)
+                                        '--AdacBackend--> backend.json (with the .dsp; manifest backend: auto)
+    The JUCE project reads the IR too when the manifest's backend is native or auto (and then backend.json).
     IR + .dsp + certificate (+ bundle listing) --AdacReport--> report/index.html (the report page, in the
                   default build with the plugin; alias plugins/<Name>/report)
     release mode: the artefacts --AdacPackage--> release/<Name>-<version>/ (copies, stripped bundles,
@@ -43,8 +45,10 @@ Construction variables (override them in the SConstruct or on the command line w
     ADAC_JUCE_CONFIG   CMake build type (Release)
     ADAC_JOBS          parallel compile jobs for the JUCE build (2; not part of any signature)
     ADAC_PREFIX        install under this folder instead of the home folder ("": the home folder)
+    ADAC_JUCE_IR, ADAC_JUCE_CHOICE   the JUCE step's --ir and --backend-choice (set per plugin: the IR with the
+                       manifest's backend native or auto, backend.json with auto; "": not passed)
     ADAC_<STEP>COM, ADAC_<STEP>COMSTR   the command and its short message, STEP in
-                       IR, DSP, CERT, JUCE, PLUGIN, REPORT, PACKAGE, RELEASE, INSTALL, HOTRELOAD
+                       IR, DSP, CERT, BACKEND, JUCE, PLUGIN, REPORT, PACKAGE, RELEASE, INSTALL, HOTRELOAD
 """
 import ast
 import hashlib
@@ -63,7 +67,7 @@ import SCons.Scanner
 import SCons.Subst
 import SCons.Util
 
-STEPS = ("IR", "DSP", "CERT", "JUCE", "PLUGIN", "REPORT", "PACKAGE", "RELEASE", "INSTALL", "HOTRELOAD")
+STEPS = ("IR", "DSP", "CERT", "BACKEND", "JUCE", "PLUGIN", "REPORT", "PACKAGE", "RELEASE", "INSTALL", "HOTRELOAD")
 
 # The adac package this tool belongs to (adac/build/scons/adac.py -> adac/), and its data folders: the
 # installed package's copy (adac/_data/<name>), else the checkout's top-level folder (as adac.common.resources).
@@ -83,7 +87,9 @@ def data_dir(name):
 COMMON = ("__init__.py", "__main__.py", "build", "common")
 STEP_STAGES = {"IR": ("frontend", "ir"), "DSP": ("backends/faust", "analysis", "ir"),
                "CERT": ("certificate", "analysis", "ir"),
-               "JUCE": ("backends/juce", "backends/faust", "analysis", "ir"), "PLUGIN": ("backends/juce", "backends/faust"),
+               "BACKEND": ("backends/native", "backends/juce", "backends/faust", "analysis", "ir"),
+               "JUCE": ("backends/juce", "backends/native", "backends/faust", "analysis", "ir"),
+               "PLUGIN": ("backends/juce", "backends/faust"),
                "REPORT": ("report", "equivalence", "certificate", "frontend", "backends/faust", "analysis", "ir"),
                "PACKAGE": ("backends/juce", "backends/faust"), "HOTRELOAD": ("hotreload", "backends/juce")}
 STEP_SCHEMAS = {"IR": ("ir.schema.json",), "CERT": ("cert.schema.json",)}
@@ -406,7 +412,21 @@ def AdacPluginTargets(env, manifest_path, plan, tools=None, steps=("ir", "dsp", 
         env.Depends(nodes["cert"], compiler_dependencies(env, "CERT"))
     if "plugin" in steps:
         faust = faust_version(env)  # the JUCE project and the plugin run the FAUST compiler
-        juce = env.AdacJuce(out.Dir("juce"), [nodes["dsp"][0], _value(env, dict(params["juce"], faust=faust))])
+        inputs, options = [nodes["dsp"][0]], {}
+        if plan["backend"] != "faust":  # the native kernel's classes are made from the IR
+            inputs.append(ir[0])
+            options["ADAC_JUCE_IR"] = ir[0]
+        if plan["backend"] == "auto":  # the faster realisation, measured on this machine
+            choice = env.AdacBackend(out.File("backend.json"),
+                                     [ir[0], nodes["dsp"][0], _value(env, dict(params["backend"], faust=faust))])
+            env.Depends(choice, compiler_dependencies(env, "BACKEND")
+                        + [env.fs.File(os.path.join(data_dir("faust"), "arch", "timing.cpp"))])
+            env.SideEffect(lock_file(env), choice)  # not timed while a plugin compiles beside it
+            env.NoCache(choice)  # a measurement of this machine, not a function of its sources
+            inputs.append(choice[0])
+            options["ADAC_JUCE_CHOICE"] = choice[0]
+            nodes["backend"] = choice
+        juce = env.AdacJuce(out.Dir("juce"), inputs + [_value(env, dict(params["juce"], faust=faust))], **options)
         env.Precious(juce)  # unchanged files keep their mtime: Ninja recompiles only what a change touches
         env.Depends(juce, compiler_dependencies(env, "JUCE") + _files(env, data_dir("juce_template"))
                     + _files(env, os.path.join(data_dir("faust"), "arch", "juce")))
@@ -563,6 +583,8 @@ def generate(env):
         # paths as one quoted word each
         ADAC_PREFIX="",
         ADAC_REPORT_BUNDLES="",  # the report step's --bundles (the plugin's listing, when built with it)
+        ADAC_JUCE_IR="",  # the JUCE step's --ir (backend native or auto: the IR)
+        ADAC_JUCE_CHOICE="",  # the JUCE step's --backend-choice (backend auto: backend.json)
         _adac_path=_adac_path,
         _adac_option=_adac_option,
         _ADAC_BUILD_ROOT="${_adac_path(ADAC_BUILD_ROOT, __env__)}",
@@ -573,7 +595,11 @@ def generate(env):
                 "adac dsp     $TARGET"),
         **_step("CERT", "$ADAC $ADAC_FLAGS certify $ADAC_CERTFLAGS $_ADAC_MANIFEST ${SOURCES[0]} $TARGET",
                 "adac cert    $TARGET"),
-        **_step("JUCE", "$ADAC $ADAC_FLAGS juce $ADAC_JUCEFLAGS $_ADAC_MANIFEST ${SOURCES[0]} ${TARGET.dir}",
+        **_step("BACKEND", "$ADAC $ADAC_FLAGS backend $ADAC_BACKENDFLAGS $_ADAC_MANIFEST ${SOURCES[0]} ${SOURCES[1]} "
+                           "$TARGET", "adac backend $TARGET"),
+        **_step("JUCE", "$ADAC $ADAC_FLAGS juce $ADAC_JUCEFLAGS $_ADAC_MANIFEST ${SOURCES[0]} ${TARGET.dir} "
+                        "${_adac_option('--ir', ADAC_JUCE_IR, __env__)} "
+                        "${_adac_option('--backend-choice', ADAC_JUCE_CHOICE, __env__)}",
                 "adac juce    ${TARGET.dir}"),
         **_step("PLUGIN", "$ADAC $ADAC_FLAGS plugin $ADAC_PLUGINFLAGS $( --jobs $ADAC_JOBS $) "
                           "$_ADAC_MANIFEST ${SOURCES[0].dir} $TARGET",
@@ -604,6 +630,7 @@ def generate(env):
     builders["AdacIR"] = builder("IR", suffix=".json", target_scanner=FactoryScanner)
     builders["AdacDSP"] = builder("DSP", suffix=".dsp")
     builders["AdacCert"] = builder("CERT", suffix=".cert.json")
+    builders["AdacBackend"] = builder("BACKEND", suffix=".json")
     builders["AdacJuce"] = builder("JUCE", emitter=_juce_emitter, target_factory=env.fs.Dir)
     builders["AdacPlugin"] = builder("PLUGIN", suffix=".bundles.json")
     builders["AdacReport"] = builder("REPORT")
