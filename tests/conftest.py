@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import yaml
 
 warnings.filterwarnings("ignore", module="flamo")
 
@@ -38,3 +39,31 @@ def build_example() -> dict:
 def example_bundles(faust_available):
     """:func:`build_example`, once per session."""
     return build_example()
+
+
+def build_example_variant(work: Path, name: str, ir: Path, *, plugin_code: str, display_name: str, **changes) -> dict:
+    """The shipped example's model under another name, VST3 only, with the manifest fields ``changes`` (``backend``:
+    unless given, the realisation the example's build chose, so that the two plugins compute alike), through the
+    build steps into ``work/<name>``, in the shared JUCE tree; ``ir``: the example's IR (the same model). Returns the
+    bundle listing."""
+    from adac.build import steps
+    from adac.build.manifest import load_manifest
+
+    root = Path(__file__).resolve().parent.parent
+    folder = work / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in ("model.py", "checkpoint.pt"):
+        shutil.copy2(root / "plugins" / "AdacFDN" / file, folder / file)
+    document = yaml.safe_load((root / "plugins" / "AdacFDN" / "plugin.yaml").read_text())
+    chosen = json.loads((root / "build" / "AdacFDN" / "juce" / "adac_project.json").read_text())["backend"]
+    document.update(name=name, display_name=display_name, formats=["VST3"], **{"backend": chosen, **changes})
+    document["identity"]["plugin_code"] = plugin_code
+    (folder / "plugin.yaml").write_text(yaml.safe_dump(document))
+    manifest = load_manifest(folder / "plugin.yaml")
+    out = folder / "out"
+    out.mkdir(exist_ok=True)
+    ir = shutil.copy2(ir, out / f"{name}.json")
+    code = steps.dsp_step(manifest, ir, out / f"{name}.dsp")
+    project = steps.juce_step(manifest, code, out / "juce", ir_path=ir)
+    listing = steps.plugin_step(manifest, project, out / f"{name}.bundles.json", juce_build=root / "build" / "juce-build")
+    return json.loads(Path(listing).read_text())

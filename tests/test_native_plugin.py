@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from flamo.processor import dsp, system
 
 from adac.backends.faust import json_to_faust, rate_process
@@ -28,13 +27,12 @@ from adac.backends.juce import export_juce
 from adac.backends.juce.project import NativeModel
 from adac.backends.native import NativeUnsupported
 from adac.backends.native.timing import PLUGIN_CXXFLAGS, choose_backend
-from adac.build import steps
 from adac.build.manifest import load_manifest
 from adac.common.toolchain import eigen_include
 from adac.frontend.flamo import flamo_to_json
 from adac.frontend.flamo.reference import flamo_reference
 from adac.ir import load_ir
-from conftest import FLOAT32_TOL
+from conftest import FLOAT32_TOL, build_example_variant
 from flamo_models import FS, fdn, single
 from test_juce_plugin import IDENTITY
 from test_plugin_host import _load
@@ -55,22 +53,8 @@ pytestmark = pytest.mark.usefixtures("faust_available")
 @pytest.fixture(scope="module")
 def native_plugin(example_bundles):
     """The example's model with ``backend: native``, by the build steps, in the shared JUCE tree: its listing."""
-    folder = WORK / NATIVE
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("model.py", "checkpoint.pt"):
-        shutil.copy2(EXAMPLE / name, folder / name)
-    document = yaml.safe_load((EXAMPLE / "plugin.yaml").read_text())
-    document.update(name=NATIVE, display_name="adac FDN Reverb (native)", formats=["VST3"], backend="native")
-    document["identity"]["plugin_code"] = "Afdv"
-    (folder / "plugin.yaml").write_text(yaml.safe_dump(document))
-    manifest = load_manifest(folder / "plugin.yaml")
-    out = folder / "out"
-    out.mkdir(exist_ok=True)
-    ir = shutil.copy2(OUT / "AdacFDN.json", out / f"{NATIVE}.json")  # the same model: its IR
-    code = steps.dsp_step(manifest, ir, out / f"{NATIVE}.dsp")
-    project = steps.juce_step(manifest, code, out / "juce", ir_path=ir)
-    listing = steps.plugin_step(manifest, project, out / f"{NATIVE}.bundles.json", juce_build=ROOT / "build" / "juce-build")
-    return json.loads(Path(listing).read_text())
+    return build_example_variant(WORK, NATIVE, OUT / "AdacFDN.json", plugin_code="Afdv",
+                                 display_name="adac FDN Reverb (native)", backend="native")
 
 
 @pytest.mark.juce

@@ -7,21 +7,17 @@ tree), loaded as a VST3 in pedalboard at 44.1, 48, 88.2 and 96 kHz and compared 
 at the model's rate resampled to the host's (scipy.signal.resample_poly, scaled by fs0/fs: a unit
 impulse at fs carries fs0/fs of the one at fs0).
 """
-import json
-import shutil
-import subprocess
 from math import gcd
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from scipy import signal
 
 from adac.analysis.octaves import at_rate, band_limited, compare
 from adac.ir import load_ir, validate_ir
 from adac.ir.rate import band_limit, map_root, map_section, relower
-from conftest import FLOAT32_TOL
+from conftest import FLOAT32_TOL, build_example_variant
 from flamo_models import FS, SINGLE_KINDS, fdn, single
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,37 +133,17 @@ def test_an_fdn_is_certified_at_every_rate_it_is_lowered_for():
 # ------------------------------------------------------------------------------------------- host level
 
 @pytest.fixture(scope="module")
-def relowered():
+def relowered(example_bundles):
     """The shipped example, as the README builds it (its manifest: sample_rate.mode relowered)."""
-    proc = subprocess.run(["scons", "-Q", "plugins/AdacFDN"], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads((OUT / "AdacFDN.bundles.json").read_text())
+    return example_bundles
 
 
 @pytest.fixture(scope="module")
-def resampled(example_ir):
+def resampled(example_ir, example_bundles):
     """The same model in resample mode, under another name, by the build steps, in the shared JUCE tree."""
-    from adac.build import steps
-    from adac.build.manifest import load_manifest
-
-    folder = WORK / RESAMPLED
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("model.py", "checkpoint.pt"):
-        shutil.copy2(EXAMPLE / name, folder / name)
-    document = yaml.safe_load((EXAMPLE / "plugin.yaml").read_text())
-    document.update(name=RESAMPLED, display_name="adac FDN Reverb (resampling)", formats=["VST3"],
-                    sample_rate={"mode": "resample", "rates": [44100, 48000, 88200, 96000]})
-    document["identity"]["plugin_code"] = "Afdr"
-    (folder / "plugin.yaml").write_text(yaml.safe_dump(document))
-    manifest = load_manifest(folder / "plugin.yaml")
-    out = folder / "out"
-    out.mkdir(exist_ok=True)
-    shutil.copy2(WORK / "AdacFDN.json", out / f"{RESAMPLED}.json")  # the same model: its IR
-    dsp = steps.dsp_step(manifest, out / f"{RESAMPLED}.json", out / f"{RESAMPLED}.dsp")
-    project = steps.juce_step(manifest, dsp, out / "juce")
-    listing = steps.plugin_step(manifest, project, out / f"{RESAMPLED}.bundles.json",
-                                juce_build=ROOT / "build" / "juce-build")
-    return json.loads(Path(listing).read_text())
+    return build_example_variant(WORK, RESAMPLED, WORK / "AdacFDN.json", plugin_code="Afdr",
+                                 display_name="adac FDN Reverb (resampling)",
+                                 sample_rate={"mode": "resample", "rates": [44100, 48000, 88200, 96000]})
 
 
 def _load(bundles):
