@@ -522,7 +522,7 @@ bool HotReloadEngine::compile(const std::string& body, const LiftedCode& lifted,
     const bool llvm = options.backend == Backend::LLVM;  // Tiered: the interpreter first
     auto s = std::make_shared<Structure>();
     std::shared_ptr<Factory> factory;
-    if (lifted.lifted()) {
+    if (lifted.lifted() && lifted.values.size() <= options.maxLiftedConstants) {
         std::string ignored;  // a lifted literal the code needs constant (a delay length, ...): compile it plainly
         factory = Factory::compile(lifted.code, llvm, options.llvmOptLevel, ignored);
         if (factory) {

@@ -57,6 +57,10 @@ struct EngineOptions {
     int crossfadeSamples = 480;   // 10 ms at 48 kHz
     int llvmOptLevel = -1;        // libfaust's LLVM optimisation level (-1: the highest)
     bool liftConstants = true;    // enable the no-compile fast path
+    // A program with more liftable constants is compiled plainly (every change compiles): libfaust's compile time
+    // grows faster than the count of controls (1,150 at 16 lines with GEQ: seconds; 8,000 at 64: over 10 minutes,
+    // while the plain program takes about 10 s).
+    size_t maxLiftedConstants = 2048;
     bool autoPromote = true;      // Tiered: swap to the LLVM build as soon as it is ready (false: on promote())
     int pollMs = 5;               // watcher poll period
     std::string statusPath;       // JSON status file, rewritten (temp + rename) after every event; "" for none

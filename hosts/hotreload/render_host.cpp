@@ -2,7 +2,7 @@
 //
 //   adac-hotreload-render --lift FILE   (prints FILE's lifted code; the skeleton goes to stderr)
 //   adac-hotreload-render PATH FS [--backend llvm|interpreter|tiered] [--promote auto|manual] [--crossfade N]
-//                                 [--llvm-opt L] [--no-lift] [--status FILE] [--block N] [--poll-ms MS]
+//                                 [--llvm-opt L] [--no-lift] [--max-lifted N] [--status FILE] [--block N] [--poll-ms MS]
 //
 // --block N is the block size announced to the engine (its maxBlock, 256); the host hands the engine
 // whatever a command asks for in one call (up to 65536 samples), so a call larger than announced is
@@ -95,7 +95,7 @@ int main(int argc, char** argv)
         return 0;
     }
     const char* usage = "usage: adac-hotreload-render PATH FS [--backend llvm|interpreter|tiered] [--promote auto|manual] "
-                        "[--crossfade N] [--llvm-opt L] [--no-lift] [--status FILE] [--block N] [--poll-ms MS]\n";
+                        "[--crossfade N] [--llvm-opt L] [--no-lift] [--max-lifted N] [--status FILE] [--block N] [--poll-ms MS]\n";
     if (argc < 3) {
         std::fputs(usage, stderr);
         return 2;
@@ -127,6 +127,7 @@ int main(int argc, char** argv)
         else if (arg == "--block" && value) block = std::max(1, std::atoi(argv[++a]));
         else if (arg == "--poll-ms" && value) options.pollMs = std::max(1, std::atoi(argv[++a]));
         else if (arg == "--no-lift") options.liftConstants = false;
+        else if (arg == "--max-lifted" && value) options.maxLiftedConstants = size_t(std::max(0, std::atoi(argv[++a])));
         else {
             std::fprintf(stderr, "adac-hotreload-render: unknown argument %s\n%s", arg.c_str(), usage);
             return 2;
