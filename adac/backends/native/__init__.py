@@ -532,7 +532,7 @@ def json_to_native(ir: dict, controls: dict | None = None, *, class_name: str = 
     :func:`adac.backends.faust.json_to_faust` ``(ir, controls)``: the same inputs and outputs, the same UI
     (the controls are the FAUST program's) and metadata (plus ``adac_backend: native``); ``compute`` takes any
     count. Like FAUST's class text it needs ``faust/gui/meta.h``, ``faust/gui/UI.h`` and ``faust/dsp/dsp.h``
-    included before it, and Eigen's headers on the include path (``pkg-config --cflags eigen3``).
+    included before it, and Eigen's headers on the include path (:func:`adac.common.toolchain.eigen_include`).
 
     Args:
         ir: IR document; ``controls``, ``fractional_order``, ``delay_limits``, ``validate``: as for json_to_faust.
