@@ -3,12 +3,14 @@
     python3 -m bench.run [--quick] [--only SECTIONS] [--forms F,..] [--sizes N,..] [--no-scons] [--no-callgrind]
 
 1. DSP cost per sample of the compiled .dsp (faust -> C++ -> g++ -O3), scalar and -vec,
-   for FDNs of N = 4..64 lines (per-line gain and lowpass biquad in the loop; Hadamard,
+   for FDNs of N = 4..128 lines (per-line gain and lowpass biquad in the loop; Hadamard,
    Householder and dense orthogonal feedback), against (i) a hand-written C++ FDN of the
    same structure (bench/fdn_handwritten.cpp) and (ii) the naive emission (bench/naive.py:
    dense N x N sums of products, nothing folded). The ratios quoted first are those of the
    FAUST flags plugins are built with (adac.backends.juce.project.DEFAULT_FAUST_FLAGS), then the best variant;
-   the same code with the three macro-controls gives their cost. Every binary renders SECONDS of noise in
+   the same code with the three macro-controls gives their cost. Beside them the native block kernel
+   (adac.backends.native: the same IR, its FDN loop as C++ over blocks, the rest FAUST with the shipped
+   flags), alone and with the controls. Every binary renders SECONDS of noise in
    blocks of 256; runs are interleaved and each figure is the median of the repeats.
    Callgrind instruction counts per sample (compute() only) are a second, load-independent
    measure. Also a sweep of FAUST options at N = 64.
@@ -44,6 +46,7 @@ from adac.ir.hadamard import hadamard_form  # noqa: E402
 from adac.ir.passes import fold_gains  # noqa: E402
 from adac.ir.sections import svf_parameters  # noqa: E402
 from adac.backends.faust.render import faust_to_cpp  # noqa: E402
+from adac.backends.native import native_to_cpp  # noqa: E402
 from bench.naive import naive_faust  # noqa: E402
 from flamo_models import fdn  # noqa: E402
 
@@ -63,6 +66,20 @@ ADAC_VARIANTS = ("adac", "adac -vec", "adac -mcd 0", "adac -vec -mcd 0")
 SHIPPED = "adac " + " ".join(DEFAULT_FAUST_FLAGS)  # the variant plugins are built as
 assert SHIPPED in ADAC_VARIANTS
 NAIVE_VARIANTS = ("naive", "naive -vec", "naive -mcd 0")
+def with_unbuilt(times: dict[str, float]) -> dict[str, float]:
+    """``times`` with NaN for the variants not built (for the printed tables)."""
+    return {**dict.fromkeys(ADAC_VARIANTS + NAIVE_VARIANTS, float("nan")), **times}
+
+
+def naive_best(times: dict[str, float]) -> float:
+    """The fastest naive build measured (``naive -vec`` is not built above VEC_MAX_N)."""
+    return min(times[k] for k in NAIVE_VARIANTS if k in times)
+
+
+VEC_MAX_N = 64  # above, g++ -O3 did not finish -vec code of N^2 unfolded sums (naive; adac dense) in 8 minutes: left out
+NATIVE = "native"  # the native kernel (its FAUST part built with the shipped flags)
+SIZES = (4, 8, 16, 32, 64, 128)  # the line counts the hand-written FDN is instantiated for
+NATIVE_GOALS = {"dense_vs_handwritten": 0.8, "dense_from_n": 16, "vs_faust": 1.0}  # issue 16's goals
 CONTROLS = {"rt60": True, "dry_wet": True, "pre_delay": True}  # the example plugin's macro-controls
 FORMS = {"hadamard": "hadamard", "householder": "householder", "dense": "orthogonal"}  # bench name -> FLAMO matrix
 SWEEP = {  # FAUST 2.54 options tried on the N = 64 loops
@@ -83,20 +100,30 @@ SWEEP = {  # FAUST 2.54 options tried on the N = 64 loops
 # --- building ---------------------------------------------------------------------------------
 
 
-def compile_cpp(source: str, name: str, workdir: Path) -> tuple[Path, float]:
+def compile_cpp(source: str, name: str, workdir: Path, include_dirs: tuple[Path, ...] = ()) -> tuple[Path, float]:
     src, exe = workdir / f"{name}.cpp", workdir / name
     src.write_text(source)
     t = time.perf_counter()
-    toolchain.run([toolchain.cxx(), *CXX, str(src), "-o", str(exe)], f"compile {name}")
+    toolchain.run([toolchain.cxx(), *CXX, *(f"-I{d}" for d in include_dirs), str(src), "-o", str(exe)], f"compile {name}")
     return exe, time.perf_counter() - t
 
 
 def build_faust(code: str, flags: tuple[str, ...], name: str, workdir: Path) -> dict:
+    """The benchmark binary of FAUST source ``code``; ``emit_s`` is the time of faust -> C++."""
     t = time.perf_counter()
     cpp = faust_to_cpp(code, architecture=ARCH, extra_flags=flags)
-    faust_seconds = time.perf_counter() - t
+    emit_seconds = time.perf_counter() - t
     exe, cxx_seconds = compile_cpp(cpp, name, workdir)
-    return {"exe": exe, "faust_s": faust_seconds, "cxx_s": cxx_seconds}
+    return {"exe": exe, "emit_s": emit_seconds, "cxx_s": cxx_seconds}
+
+
+def build_native(ir: dict, controls: dict | None, name: str, workdir: Path) -> dict:
+    """The benchmark binary of the native kernel's class for ``ir``; ``emit_s`` is the time of native_to_cpp."""
+    t = time.perf_counter()
+    cpp = native_to_cpp(ir, controls, architecture=ARCH, faust_flags=DEFAULT_FAUST_FLAGS)
+    emit_seconds = time.perf_counter() - t
+    exe, cxx_seconds = compile_cpp(cpp, name, workdir, include_dirs=(toolchain.eigen_include(),))
+    return {"exe": exe, "emit_s": emit_seconds, "cxx_s": cxx_seconds}
 
 
 def bench_model(n: int, kind: str):
@@ -161,7 +188,8 @@ def instructions_per_sample(cmd: list[str], seconds: float) -> float | None:
     return int(summary.group(1)) / (seconds * FS) if summary else None
 
 
-def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: Path) -> list[dict]:
+def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: Path, on_row=lambda rows: None) -> list[dict]:
+    """The DSP cost rows (one per form and N); ``on_row(rows)`` is called after each (to save what was measured)."""
     rows = []
     hand, _ = compile_cpp(HAND.read_text(), "handwritten", work)
     cg_seconds = 0.05
@@ -175,8 +203,16 @@ def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: 
                 jobs = {"adac": (code, ()), "adac -vec": (code, VEC), "adac -mcd 0": (code, MCD0),
                         "adac -vec -mcd 0": (code, VEC + MCD0), SHIPPED + " +controls": (controlled, DEFAULT_FAUST_FLAGS),
                         "naive": (naive, ()), "naive -vec": (naive, VEC), "naive -mcd 0": (naive, MCD0)}
+                if n > VEC_MAX_N:
+                    unbuilt = ["naive -vec"] + (["adac -vec", "adac -vec -mcd 0"] if kind == "dense" else [])
+                    for name in unbuilt:
+                        del jobs[name]
+                    print(f"  {kind:11s} N={n:3d}  not built: {', '.join(unbuilt)} (g++ -O3 did not finish such -vec code of "
+                          "N^2 unfolded sums in 8 minutes at N = 128 on the loaded machine)", flush=True)
                 builds = {name: pool.submit(build_faust, src, flags, f"{re.sub(r'[^a-z0-9]', '', name)}_{kind}{n}", work)
                           for name, (src, flags) in jobs.items()}
+                builds[NATIVE] = pool.submit(build_native, ir, None, f"native_{kind}{n}", work)
+                builds[NATIVE + " +controls"] = pool.submit(build_native, ir, CONTROLS, f"nativecontrols_{kind}{n}", work)
                 builds = {name: f.result() for name, f in builds.items()}
                 commands = {name: [str(b["exe"])] for name, b in builds.items()}
                 commands["hand-written"] = [str(hand), str(config)]
@@ -184,29 +220,39 @@ def dsp_cost(sizes, kinds, seconds: float, repeats: int, callgrind: bool, work: 
                 ref = checksums["hand-written"]
                 # the controls at their defaults leave the model as trained: that build must agree too
                 agree = all(abs(v - ref) <= 1e-3 * max(1.0, abs(ref)) for v in checksums.values())
-                best_name = min(ADAC_VARIANTS, key=lambda k: times[k])
-                best, naive_best = times[best_name], min(times[k] for k in NAIVE_VARIANTS)
+                best_name = min((k for k in ADAC_VARIANTS if k in times), key=times.get)
+                best, naive_time = times[best_name], naive_best(times)
                 row = {"matrix": kind, "N": n, "ns_per_sample": times, "checksums": checksums, "checksums_agree": agree,
-                       "faust_s": {k: b["faust_s"] for k, b in builds.items()}, "cxx_s": {k: b["cxx_s"] for k, b in builds.items()},
+                       "emit_s": {k: b["emit_s"] for k, b in builds.items()}, "cxx_s": {k: b["cxx_s"] for k, b in builds.items()},
                        "shipped": SHIPPED,
                        "shipped_vs_handwritten": times[SHIPPED] / times["hand-written"],
-                       "shipped_vs_naive": times[SHIPPED] / naive_best,
+                       "shipped_vs_naive": times[SHIPPED] / naive_time,
                        "controls_cost": times[SHIPPED + " +controls"] / times[SHIPPED],
                        "best_adac": best_name,
                        "best_adac_vs_handwritten": best / times["hand-written"],
                        "scalar_adac_vs_handwritten": times["adac"] / times["hand-written"],
-                       "adac_vs_naive": best / naive_best,
-                       "scalar_adac_vs_scalar_naive": times["adac"] / times["naive"]}
+                       "adac_vs_naive": best / naive_time,
+                       "scalar_adac_vs_scalar_naive": times["adac"] / times["naive"],
+                       "native_vs_handwritten": times[NATIVE] / times["hand-written"],
+                       "native_vs_shipped": times[NATIVE] / times[SHIPPED],
+                       "native_vs_best_adac": times[NATIVE] / best,
+                       "native_controls_vs_shipped_controls": times[NATIVE + " +controls"] / times[SHIPPED + " +controls"],
+                       "native_controls_cost": times[NATIVE + " +controls"] / times[NATIVE],
+                       "measured": {"time": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_average": common_machine()["load_average"]}}
                 if callgrind:
                     row["instructions_per_sample"] = {k: instructions_per_sample(v + [str(cg_seconds), str(FS)], cg_seconds)
                                                       for k, v in commands.items()}
                 rows.append(row)
-                t = times
+                on_row(rows)
+                t = with_unbuilt(times)
                 print(f"  {kind:11s} N={n:3d}  adac {t['adac']:7.1f}  -vec {t['adac -vec']:7.1f}  -mcd 0 {t['adac -mcd 0']:7.1f}  "
                       f"-vec -mcd 0 {t['adac -vec -mcd 0']:7.1f}  hand {t['hand-written']:7.1f}  "
-                      f"naive {naive_best:7.1f} ns/sample   shipped/hand {row['shipped_vs_handwritten']:.2f}  "
+                      f"naive {naive_time:7.1f} ns/sample   shipped/hand {row['shipped_vs_handwritten']:.2f}  "
                       f"shipped/naive {row['shipped_vs_naive']:.2f}  best/hand {row['best_adac_vs_handwritten']:.2f}  "
                       f"controls x{row['controls_cost']:.2f}{'' if agree else '  CHECKSUMS DIFFER'}", flush=True)
+                print(f"  {'':11s}        native {t[NATIVE]:7.1f}  +controls {t[NATIVE + ' +controls']:7.1f} ns/sample   "
+                      f"native/hand {row['native_vs_handwritten']:.2f}  native/shipped {row['native_vs_shipped']:.2f}  "
+                      f"+controls: native/shipped {row['native_controls_vs_shipped_controls']:.2f}", flush=True)
     return rows
 
 
@@ -320,14 +366,18 @@ def plot(results: dict, path: Path) -> None:
         ns = [r["N"] for r in rows]
         line, = axes[0].plot(ns, [r["ns_per_sample"]["hand-written"] for r in rows], "o:", label=f"hand-written ({kind})")
         axes[0].plot(ns, [r["ns_per_sample"][SHIPPED] for r in rows], "o-", color=line.get_color(), label=f"adac, shipped ({kind})")
-        axes[0].plot(ns, [min(r["ns_per_sample"][k] for k in NAIVE_VARIANTS) for r in rows], "x--", color=line.get_color(),
+        axes[0].plot(ns, [naive_best(r["ns_per_sample"]) for r in rows], "x--", color=line.get_color(),
                      label=f"naive ({kind})")
+        axes[0].plot(ns, [r["ns_per_sample"][NATIVE] for r in rows], "^-.", color=line.get_color(), label=f"native ({kind})")
+        axes[1].plot(ns, [r["native_vs_handwritten"] for r in rows], "^-.", color=line.get_color(),
+                     label=f"native / hand-written ({kind})")
         axes[1].plot(ns, [r["shipped_vs_handwritten"] for r in rows], "o-", color=line.get_color(), label=f"adac / hand-written ({kind})")
         axes[1].plot(ns, [r["shipped_vs_naive"] for r in rows], "s--", color=line.get_color(), label=f"adac / naive ({kind})")
     axes[0].set(xscale="log", yscale="log", xlabel="delay lines N", ylabel="ns per sample", title="DSP cost per sample")
     axes[0].legend(fontsize=6)
     axes[1].axhline(1.2, color="grey", ls=":", label="target 1.2 x hand-written")
     axes[1].axhline(0.5, color="black", ls=":", label="target 0.5 x naive (N = 64)")
+    axes[1].axhline(NATIVE_GOALS["dense_vs_handwritten"], color="tab:red", ls=":", label="goal native 0.8 x hand-written (dense)")
     axes[1].set(xscale="log", yscale="log", xlabel="delay lines N", ylabel="time ratio", title=f"ratios (shipped build, {SHIPPED})")
     axes[1].legend(fontsize=6)
     for kind in FORMS:
@@ -352,10 +402,10 @@ def print_tables(results: dict) -> None:
     print(f"{'matrix':11s} {'N':>3s} {'adac':>7s} {'-vec':>7s} {'-mcd0':>7s} {'-vec-mcd0':>9s} {'hand':>7s} {'naive':>7s} "
           f"{'ship/hand':>9s} {'ship/naive':>10s} {'best':>16s} {'best/hand':>9s} {'controls':>8s}   instr: shipped|hand|naive")
     for r in results["dsp"]:
-        t = r["ns_per_sample"]
+        t = with_unbuilt(r["ns_per_sample"])
         ips = r.get("instructions_per_sample") or {}
         cg = " | ".join("-" if ips.get(k) is None else f"{ips[k]:.0f}" for k in (SHIPPED, "hand-written", "naive"))
-        naive = min(t[k] for k in NAIVE_VARIANTS)
+        naive = naive_best(t)
         print(f"{r['matrix']:11s} {r['N']:3d} {t['adac']:7.1f} {t['adac -vec']:7.1f} {t['adac -mcd 0']:7.1f} "
               f"{t['adac -vec -mcd 0']:9.1f} {t['hand-written']:7.1f} {naive:7.1f} {r['shipped_vs_handwritten']:9.2f} "
               f"{r['shipped_vs_naive']:10.2f} {r['best_adac']:>16s} {r['best_adac_vs_handwritten']:9.2f} "
@@ -392,6 +442,53 @@ def print_tables(results: dict) -> None:
           + ", ".join(f"{r['matrix']} N={r['N']} {r['controls_cost']:.2f}x" for r in dsp if r["N"] in (16, 64)))
     p64 = [r for r in results["pipeline"] if r["N"] == 64]
     print("  json_to_faust + certify + faust of N = 64 <= 2 s: " + ", ".join(f"{r['matrix']} {r.get('compile_and_certify', float('nan')):.2f}s" for r in p64))
+    print_native(dsp)
+
+
+def _instructions(row: dict, name: str) -> str:
+    v = (row.get("instructions_per_sample") or {}).get(name)
+    return "-" if v is None else f"{v:.0f}"
+
+
+def _instruction_ratio(row: dict, name: str, baseline: str) -> str:
+    ips = row.get("instructions_per_sample") or {}
+    return "-" if ips.get(name) is None or ips.get(baseline) is None else f"{ips[name] / ips[baseline]:.2f}"
+
+
+def print_native(dsp: list[dict]) -> None:
+    """The native kernel beside the FAUST code (shipped flags), the hand-written FDN and the naive emission, and
+    issue 16's goals: dense N >= 16 at most 0.8x the hand-written FDN, never slower than FAUST."""
+    ctl = " +controls"
+    print(f"\nNative kernel: ns per sample (median) and ratios; 'shipped' is FAUST {SHIPPED}, '+ctl' the same with the "
+          "three macro-controls; instr. = callgrind instructions per sample")
+    print(f"{'matrix':11s} {'N':>3s} {'hand':>7s} {'shipped':>8s} {'naive':>7s} {'native':>7s} {'nat/hand':>8s} "
+          f"{'nat/ship':>8s} {'ship+ctl':>8s} {'nat+ctl':>8s} {'ratio+ctl':>9s}   instr: native|shipped|hand|naive  "
+          "native+ctl|shipped+ctl")
+    for r in dsp:
+        t = r["ns_per_sample"]
+        naive = naive_best(t)
+        print(f"{r['matrix']:11s} {r['N']:3d} {t['hand-written']:7.1f} {t[SHIPPED]:8.1f} {naive:7.1f} {t[NATIVE]:7.1f} "
+              f"{r['native_vs_handwritten']:8.2f} {r['native_vs_shipped']:8.2f} {t[SHIPPED + ctl]:8.1f} "
+              f"{t[NATIVE + ctl]:8.1f} {r['native_controls_vs_shipped_controls']:9.2f}   "
+              + "|".join(_instructions(r, k) for k in (NATIVE, SHIPPED, "hand-written", "naive")) + "  "
+              + "|".join(_instructions(r, k) for k in (NATIVE + ctl, SHIPPED + ctl)))
+    print("\nnative kernel goals (time ratio; callgrind instruction ratio in brackets):")
+    limit, from_n = NATIVE_GOALS["dense_vs_handwritten"], NATIVE_GOALS["dense_from_n"]
+    dense = [r for r in dsp if r["matrix"] == "dense" and r["N"] >= from_n]
+    if dense:
+        print(f"  dense, N >= {from_n}: native <= {limit}x hand-written: "
+              + ", ".join(f"N={r['N']} {r['native_vs_handwritten']:.2f}x ({_instruction_ratio(r, NATIVE, 'hand-written')}) "
+                          f"{'met' if r['native_vs_handwritten'] <= limit else 'MISSED'}" for r in dense))
+    pairs = {"native_vs_shipped": (NATIVE, SHIPPED), "native_controls_vs_shipped_controls": (NATIVE + ctl, SHIPPED + ctl)}
+    slower = [(r, key) for r in dsp for key in pairs if r[key] > NATIVE_GOALS["vs_faust"]]
+    print(f"  never slower than FAUST ({SHIPPED}), every N and form, alone and with the controls: "
+          + ", ".join(f"worst {r[key]:.2f}x ({r['matrix']}, N={r['N']}{'' if key == 'native_vs_shipped' else ctl})"
+                      for key in pairs for r in [max(dsp, key=lambda row: row[key])])
+          + (": met" if not slower else ": MISSED at " + ", ".join(
+              f"{r['matrix']} N={r['N']}{'' if key == 'native_vs_shipped' else ctl} {r[key]:.2f}x "
+              f"({_instruction_ratio(r, *pairs[key])})" for r, key in slower)))
+    if not all(r["checksums_agree"] for r in dsp):
+        print("  OUTPUT CHECKSUMS DIFFER at " + ", ".join(f"{r['matrix']} N={r['N']}" for r in dsp if not r["checksums_agree"]))
 
 
 SECTIONS = ("dsp", "sweep", "pipeline", "scons")
@@ -415,7 +512,8 @@ def main(argv=None) -> int:
                         help="comma-separated sections to run (dsp, sweep, pipeline, scons); the others are kept from "
                              "an existing bench.json, each section stamped with its own time and revision")
     parser.add_argument("--forms", default=",".join(FORMS), help=f"comma-separated matrix forms ({', '.join(FORMS)})")
-    parser.add_argument("--sizes", default=None, help="comma-separated line counts for the DSP cost (default 4,8,16,32,64)")
+    parser.add_argument("--sizes", default=None,
+                        help=f"comma-separated line counts for the DSP cost (default {','.join(map(str, SIZES))})")
     parser.add_argument("--seconds", type=float, default=None, help="audio rendered per timing run (default 10, --quick 2)")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats per variant (default 7, --quick 3)")
     args = parser.parse_args(argv)
@@ -429,16 +527,16 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"--forms: unknown {', '.join(unknown)} (known: {', '.join(FORMS)})")
     try:
-        sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else ([4, 16, 64] if args.quick else [4, 8, 16, 32, 64])
+        sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else ([4, 16, 64] if args.quick else list(SIZES))
     except ValueError:
         parser.error(f"--sizes: expected comma-separated integers, got {args.sizes!r}")
-    if any(n not in (4, 8, 16, 32, 64, 128) for n in sizes):
-        parser.error("--sizes: the hand-written FDN is instantiated for N = 4, 8, 16, 32, 64, 128")
+    if any(n not in SIZES for n in sizes):
+        parser.error(f"--sizes: the hand-written FDN is instantiated for N = {', '.join(map(str, SIZES))}")
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     repeats = args.repeats or (3 if args.quick else 7)
     out = RESULTS / "bench.json"
     results: dict = json.loads(out.read_text()) if out.exists() and only != set(SECTIONS) else {}
-    if any("shipped_vs_handwritten" not in r for r in results.get("dsp", [])):
+    if any("native_vs_handwritten" not in r for r in results.get("dsp", [])):
         print("(the DSP section of the existing bench.json was measured by an older bench: dropped)")
         results.pop("dsp")
     results.setdefault("stamps", {})
@@ -450,12 +548,23 @@ def main(argv=None) -> int:
     def save():  # after every section, so a failure later keeps what was measured
         out.write_text(json.dumps(results, indent=1, default=str))
 
+    m = results["machine"]
+    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}; {m['gxx']}; {m['faust']}; "
+          f"load average {' '.join(map(str, m['load_average']))} (1, 5, 15 min) at the start")
     with tempfile.TemporaryDirectory(prefix="adac-bench-") as tmp:
         work = Path(tmp)
         if "dsp" in only:
             print(f"1. DSP cost (ns per sample, median of {repeats} interleaved runs of {seconds:g} s of noise)")
-            results["dsp"] = dsp_cost(sizes, forms, seconds, repeats, not args.no_callgrind, work)
-            results["stamps"]["dsp"] = stamp
+            results["stamps"]["dsp"] = {**stamp, "load_average_start": m["load_average"]}  # saved with every row
+            # rows of other forms and sizes stay from the previous run (each row names when it was measured)
+            kept = [r for r in results.get("dsp", []) if r["matrix"] not in forms or r["N"] not in sizes]
+
+            def merged(rows):
+                return sorted(kept + rows, key=lambda r: (list(FORMS).index(r["matrix"]), r["N"]))
+
+            results["dsp"] = merged(dsp_cost(sizes, forms, seconds, repeats, not args.no_callgrind, work,
+                                             on_row=lambda rows: (results.update(dsp=merged(rows)), save())))
+            results["stamps"]["dsp"]["load_average_end"] = common_machine()["load_average"]
         save()
         if "sweep" in only:
             print("1b. FAUST options at N = 64")
