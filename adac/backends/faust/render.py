@@ -41,13 +41,14 @@ def faust_to_cpp(dsp_code: str, *, double: bool = False, extra_flags: tuple[str,
         return out.read_text()
 
 
-def _digest(*parts: str) -> str:
+def digest(*parts: str) -> str:
+    """A short hash of texts, naming a cached build."""
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
 
 def _compile_object(source_text: str, name: str, flags: list[str]) -> Path:
     """Compile C++ text to a cached object file."""
-    obj = toolchain.cache_dir() / "render" / f"{name}-{_digest(source_text, ' '.join(flags))}.o"
+    obj = toolchain.cache_dir() / "render" / f"{name}-{digest(source_text, ' '.join(flags))}.o"
     if obj.exists():
         return obj
     obj.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +67,7 @@ def build_renderer(dsp_code: str, *, double: bool = False, extra_flags: tuple[st
     The driver (``render_main.cpp``) is compiled once; each model compiles only
     its generated class (``render.cpp`` architecture) and links.
     """
-    key = _digest(dsp_code, str(double), " ".join(extra_flags))
+    key = digest(dsp_code, str(double), " ".join(extra_flags))
     return build_class_renderer(key, lambda: faust_to_cpp(dsp_code, double=double, extra_flags=extra_flags,
                                                           architecture=RENDER_ARCH))
 
@@ -75,7 +76,7 @@ def build_class_renderer(key: str, cpp, include_dirs: tuple[Path, ...] = ()) -> 
     """The renderer of a DSP class (cached under ``key``, which must name everything the class depends on):
     ``cpp()`` gives the class inside the ``render.cpp`` architecture, compiled only when not cached."""
     flags = [*CXXFLAGS, *(f"-I{d}" for d in include_dirs)]
-    key = _digest(key, RENDER_ARCH.read_text(), RENDER_MAIN.read_text(), " ".join(flags), DSP_OPT)
+    key = digest(key, RENDER_ARCH.read_text(), RENDER_MAIN.read_text(), " ".join(flags), DSP_OPT)
     binary = toolchain.cache_dir() / "render" / f"render-{key}"
     if binary.exists():
         return binary

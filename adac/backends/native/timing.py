@@ -9,7 +9,6 @@ includes Eigen's headers (:func:`adac.common.toolchain.eigen_include`), as in th
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import statistics
 import tempfile
@@ -21,7 +20,7 @@ from ...common.fileio import write_bytes_atomic
 from ...common.machine import machine
 from ...common.resources import data_dir
 from ...ir.fractional import DEFAULT_ORDER
-from ..faust.render import faust_to_cpp
+from ..faust.render import digest, faust_to_cpp
 from . import NativeUnsupported, native_to_cpp
 
 TIMING_ARCH = data_dir("faust") / "arch" / "timing.cpp"
@@ -35,16 +34,12 @@ ROUNDS = 7           # timed runs of each realisation, in turns
 TIMED_SECONDS = 0.5  # both realisations' timed runs together (each run is preceded by as long a warm-up)
 
 
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
-
-
 def timing_binary(cpp: str) -> Path:
     """The timing program of one realisation's C++ text (``timing.cpp`` filled in), compiled with
     :data:`PLUGIN_CXXFLAGS`; cached."""
     compiler = toolchain.cxx()
     flags = [*PLUGIN_CXXFLAGS, "-isystem", str(toolchain.eigen_include())]
-    binary = toolchain.cache_dir() / "timing" / f"timing-{_digest(cpp, ' '.join(flags), compiler)}"
+    binary = toolchain.cache_dir() / "timing" / f"timing-{digest(cpp, ' '.join(flags), compiler)}"
     if binary.exists():
         return binary
     with tempfile.TemporaryDirectory(prefix="adac-timing-") as tmp:
