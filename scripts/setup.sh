@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(faust libfaust2 juce-modules-source juce-tools scons g++ cmake ninja-build ccache
   libasound2-dev libfreetype-dev libfontconfig1-dev libx11-dev libxrandr-dev libxinerama-dev
   libxcursor-dev libxext-dev libgl-dev libcurl4-openssl-dev libflac-dev libvorbis-dev
-  patch pkg-config libsamplerate0-dev libeigen3-dev chromium chromium-driver xvfb xauth x11-utils lilv-utils jalv jackd2)
+  patch pkg-config libsamplerate0-dev libeigen3-dev nlohmann-json3-dev chromium chromium-driver xvfb xauth x11-utils lilv-utils jalv jackd2)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -20,7 +20,7 @@ STAGES = [
     ("adac.common",),
     ("adac.ir",),
     ("adac.analysis", "adac.frontend"),
-    ("adac.backends.faust",),
+    ("adac.backends.faust", "adac.backends.runtime"),
     ("adac.backends.native",),
     ("adac.backends.juce", "adac.certificate"),
     ("adac.equivalence", "adac.hotreload"),

@@ -1,4 +1,4 @@
-"""The one place that finds adac's data folders: ``schemas/``, ``faust/``, ``juce_template/``, ``hosts/``.
+"""The one place that finds adac's data folders: ``schemas/``, ``faust/``, ``juce_template/``, ``hosts/``, ``runtime/``.
 
 In this repository they are top-level folders (the single source). A built package (wheel, sdist, regular
 ``pip install``) carries them under ``adac/_data/``: ``pyproject.toml`` maps each top-level folder to the
@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-FOLDERS = ("schemas", "faust", "juce_template", "hosts")
+FOLDERS = ("schemas", "faust", "juce_template", "hosts", "runtime")
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the adac package folder
 SOURCE_ROOT = PACKAGE_ROOT.parent                   # the checkout, when adac runs from one

@@ -1,4 +1,4 @@
-"""Equivalence check: the compiled FAUST (or native) render against FLAMO's own response.
+"""Equivalence check: the compiled FAUST (native, runtime) render against FLAMO's own response.
 
 The reference is FLAMO's time response in float64 with ``alias_decay_db = 0``
 and an ``nfft`` well beyond the compared length. FLAMO's time response is
@@ -18,6 +18,7 @@ import numpy as np
 from ..backends.faust import json_to_faust
 from ..backends.faust.render import build_renderer, impulse_responses, render_impulse_responses
 from ..backends.native import build_native_renderer
+from ..backends.runtime import build_runtime_renderer
 from ..common.errors import AdacError
 from ..frontend.flamo import flamo_to_json
 from ..frontend.flamo.reference import flamo_frequency_response, flamo_reference
@@ -71,7 +72,7 @@ def verify(model_or_ir, fs: int | None = None, n_samples: int = 8192, *, precisi
             rebuilt in float64), and the model is left as it was (settings, maps and parameters).
         delay_limits: raises the bounds on delay lengths and memory (see ``json_to_faust``).
         backend: ``"faust"`` renders the ``.dsp``; ``"native"`` the native backend's class
-            (:mod:`adac.backends.native`).
+            (:mod:`adac.backends.native`); ``"runtime"`` the C++ runtime playing the IR (:mod:`adac.backends.runtime`).
 
     Returns:
         VerifyReport with per-path max abs errors for each precision (``report["double"].paths()``).
@@ -89,8 +90,10 @@ def verify(model_or_ir, fs: int | None = None, n_samples: int = 8192, *, precisi
         build = partial(build_renderer, code)
     elif backend == "native":
         build = partial(build_native_renderer, ir, controls, delay_limits=delay_limits, **kwargs)
+    elif backend == "runtime":
+        build = partial(build_runtime_renderer, ir, controls, delay_limits=delay_limits, **kwargs)
     else:
-        raise AdacError(f"verify: backend {backend!r} is not 'faust' or 'native'")
+        raise AdacError(f"verify: backend {backend!r} is not 'faust', 'native' or 'runtime'")
     with ThreadPoolExecutor(max_workers=len(precisions)) as pool:  # the C++ builds dominate: run them side by side
         builds = {p: pool.submit(build, double=(p == "double")) for p in precisions}
         reference, nfft = flamo_reference(model_or_ir, n_samples, nfft)

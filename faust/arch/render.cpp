@@ -10,4 +10,4 @@
 
 <<includeclass>>
 
-dsp* adac_create_dsp() { return new mydsp(); }
+dsp* adac_create_dsp(const char*) { return new mydsp(); }

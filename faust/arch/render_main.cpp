@@ -2,6 +2,7 @@
  * adac render driver: runs a FAUST-generated DSP class offline (see render.cpp for the class part).
  *
  *   render <fs> <n_samples> [--impulses | --input FILE] [--set /addr=value ...] [--set-after N /addr=value ...]
+ *          [--model FILE]
  *
  * --impulses (default): for each input channel j, a fresh instance gets a unit
  * impulse on channel j (zeros elsewhere); the output is written to stdout as
@@ -10,6 +11,8 @@
  * --input FILE: raw float64 frames [n][inputs] are processed by one instance.
  * --set /addr=value sets a UI parameter (by its full FAUST address) before rendering.
  * --set-after N /addr=value sets it after N samples have been rendered.
+ * --model FILE: the model a DSP that plays models reads (the runtime's driver, runtime/tools/render.cpp);
+ * a FAUST class ignores it.
  */
 #include <cmath>
 #include <cstdio>
@@ -23,7 +26,8 @@
 #include "faust/gui/meta.h"
 #include "faust/dsp/dsp.h"
 
-dsp* adac_create_dsp();
+// a new instance of the DSP; `model`: the --model argument (nullptr when none)
+dsp* adac_create_dsp(const char* model);
 
 
 
@@ -79,10 +83,15 @@ int main(int argc, char** argv)
     std::vector<Setting> settings;
     std::vector<double> input;
     bool from_file = false;
+    const char* model = nullptr;
     for (int a = 3; a < argc; a++) {
         std::string arg = argv[a];
         long at = 0;
         if (arg == "--impulses") continue;
+        if (arg == "--model" && a + 1 < argc) {
+            model = argv[++a];
+            continue;
+        }
         if (arg == "--input" && a + 1 < argc) {
             FILE* f = std::fopen(argv[++a], "rb");
             if (!f) { std::fprintf(stderr, "render: cannot open %s\n", argv[a]); return 2; }
@@ -103,7 +112,7 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "render: unknown argument %s\n", arg.c_str());
         return 2;
     }
-    dsp* proto = adac_create_dsp();
+    dsp* proto = adac_create_dsp(model);
     dsp& d = *proto;
     const int nin = d.getNumInputs();
     std::vector<double> all;
@@ -112,7 +121,7 @@ int main(int argc, char** argv)
         all = run(d, fs, n, &input, -1, settings);
     } else {
         for (int j = 0; j < std::max(1, nin); j++) {
-            dsp* fresh = adac_create_dsp();
+            dsp* fresh = adac_create_dsp(model);
             std::vector<double> y = run(*fresh, fs, n, nullptr, j, settings);
             delete fresh;
             all.insert(all.end(), y.begin(), y.end());

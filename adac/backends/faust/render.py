@@ -10,6 +10,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 
@@ -125,23 +126,32 @@ def render_signal(dsp_code: str, fs: int, signal: np.ndarray, *, double: bool = 
     return process_signal(build_renderer(dsp_code, double=double), fs, signal, params=params, changes=changes)
 
 
-def impulse_responses(renderer: Path, fs: int, n_samples: int, *, params: dict[str, float] | None = None,
+Renderer = Union[Path, tuple]  # a renderer binary, or (binary, its own arguments...) such as the runtime's --model
+
+
+def _command(renderer: Renderer, fs: int, n_samples: int, *args: str) -> list[str]:
+    """The render driver's command line: ``binary fs n [args] [the renderer's own arguments]``."""
+    binary, *own = (renderer,) if isinstance(renderer, (str, Path)) else renderer
+    return [str(binary), str(int(fs)), str(int(n_samples)), *args, *map(str, own)]
+
+
+def impulse_responses(renderer: Renderer, fs: int, n_samples: int, *, params: dict[str, float] | None = None,
                       changes: list[tuple[int, str, float]] | None = None) -> np.ndarray:
-    """:func:`render_impulse_responses` with a built renderer (:func:`build_renderer`, :func:`build_class_renderer`)."""
-    proc = toolchain.run([str(renderer), str(int(fs)), str(int(n_samples)), *_settings_args(params, changes)],
-                         "rendering")
+    """:func:`render_impulse_responses` with a built renderer (:func:`build_renderer`, :func:`build_class_renderer`,
+    :func:`adac.backends.runtime.build_runtime_renderer`)."""
+    proc = toolchain.run(_command(renderer, fs, n_samples, *_settings_args(params, changes)), "rendering")
     n_in, n_out, raw = _read_output(proc.stdout)
     return raw.reshape(max(1, n_in), n_samples, n_out).transpose(1, 2, 0).copy()
 
 
-def process_signal(renderer: Path, fs: int, signal: np.ndarray, *, params: dict[str, float] | None = None,
+def process_signal(renderer: Renderer, fs: int, signal: np.ndarray, *, params: dict[str, float] | None = None,
                    changes: list[tuple[int, str, float]] | None = None) -> np.ndarray:
     """:func:`render_signal` with a built renderer."""
     signal = np.ascontiguousarray(signal, dtype="<f8")
     with tempfile.NamedTemporaryFile(suffix=".f64") as handle:
         handle.write(signal.tobytes())
         handle.flush()
-        proc = toolchain.run([str(renderer), str(int(fs)), str(signal.shape[0]), "--input", handle.name,
-                              *_settings_args(params, changes)], "rendering")
+        proc = toolchain.run(_command(renderer, fs, signal.shape[0], "--input", handle.name,
+                                      *_settings_args(params, changes)), "rendering")
     _, n_out, raw = _read_output(proc.stdout)
     return raw.reshape(signal.shape[0], n_out).copy()

@@ -1,0 +1,778 @@
+// One row per IR kind: how the loader reads it (realised as the FAUST backend realises it: Lagrange fractional
+// delays, second-order sections as TPT state-variable filters where their poles allow, else direct form I) and
+// its processor. The rows' names are the schema's node kinds (tests/test_runtime.py compares them).
+#include <algorithm>
+#include <cmath>
+
+#include <Eigen/Core>
+
+#include "kinds.h"
+
+namespace adac::runtime::detail {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------------------
+// realised maths (the same formulas as adac.ir.fractional.lagrange and adac.ir.sections.svf_parameters)
+
+// integer pre-delay and order + 1 Lagrange taps; the interpolator's own delay kept in [(P-1)/2, (P+1)/2]
+void lagrange(double delay, int order, double& base, std::vector<double>& taps)
+{
+    const double centre = (order - 1) / 2.0;
+    base = std::max(0.0, std::floor(delay - centre));
+    const double frac = delay - base;
+    taps.assign(size_t(order) + 1, 1.0);
+    for (int i = 0; i <= order; ++i) {
+        double p = 1.0;
+        for (int k = 0; k <= order; ++k)
+            if (k != i) p *= (frac - k) / double(i - k);
+        taps[size_t(i)] = p;
+    }
+}
+
+enum SectionForm { kZero = 0, kFir = 1, kSvf = 2, kDf1 = 3 };
+
+// [form, p0..p5] of a normalised section [b0, b1, b2, 1, a1, a2], as adac.backends.faust.emit realises it
+void section(const double* s, double* out)
+{
+    const double b0 = s[0], b1 = s[1], b2 = s[2], a1 = s[4], a2 = s[5];
+    std::fill(out, out + 7, 0.0);
+    if (b0 == 0 && b1 == 0 && b2 == 0) return;  // kZero: the path is cut
+    if (a1 == 0 && a2 == 0) {
+        out[0] = kFir;
+        out[1] = b0, out[2] = b1, out[3] = b2;
+        return;
+    }
+    if (std::abs(a2) < 1 && std::abs(a1) < 1 + a2) {
+        const double g = std::pow((1 + a1 + a2) / (1 - a1 + a2), 0.5);
+        const double k = 2 * (1 - a2) / (g * (1 - a1 + a2));
+        const double scale = 4 / (1 - a1 + a2);
+        const double nb0 = b0 * scale, nb1 = b1 * scale, nb2 = b2 * scale;
+        const double lp = (nb0 + nb1 + nb2) / (4 * g * g), bp = (nb0 - nb2) / (2 * g), hp = (nb0 - nb1 + nb2) / 4;
+        const double a1s = 1 / (1 + g * (g + k));
+        const double c[6] = {a1s, g * a1s, g, hp, bp - k * hp, lp - hp};
+        if (std::all_of(c, c + 6, [](double v) { return std::isfinite(v); })) {
+            out[0] = kSvf;
+            std::copy(c, c + 6, out + 1);
+            return;
+        }
+    }
+    out[0] = kDf1;
+    out[1] = b0, out[2] = b1, out[3] = b2, out[4] = -a1, out[5] = -a2;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// paths of a per-channel (diagonal) or [out][in] node, in the order their values are stored
+
+struct Path {
+    int in, out;
+};
+
+std::vector<Path> paths(const PlanNode& node)
+{
+    std::vector<Path> out;
+    if (node.diagonal)
+        for (int n = 0; n < node.in; ++n) out.push_back({n, n});
+    else
+        for (int m = 0; m < node.out; ++m)
+            for (int n = 0; n < node.in; ++n) out.push_back({n, m});
+    return out;
+}
+
+void readDiagonal(Reader& r, const json& j, PlanNode& node)
+{
+    node.diagonal = r.flag(j, node, "diagonal");
+    if (node.diagonal && node.in != node.out) r.fail(node, "a diagonal node needs as many outputs as inputs");
+}
+
+// a diagonal vector or an [out][in] matrix field, flattened in path order
+std::vector<double> perPath(Reader& r, const json& j, const PlanNode& node, const char* name)
+{
+    const json& f = r.field(j, node, name);
+    return node.diagonal ? r.vector(f, node, name, size_t(node.in))
+                         : r.matrix(f, node, name, size_t(node.out), size_t(node.in));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// a ring buffer per input channel (delays and FIRs)
+
+template <class R> class History {
+public:
+    void prepare(int channels, size_t capacity, int maxBlock)
+    {
+        size = nextPowerOfTwo(capacity + size_t(maxBlock) + 1);
+        mask = size - 1;
+        data.assign(size_t(channels) * size, R(0));
+        w = 0;
+    }
+    void reset() { std::fill(data.begin(), data.end(), R(0)); }
+    void write(Sig<R> in, int channels, int n)
+    {
+        for (int c = 0; c < channels; ++c) {
+            R* ring = data.data() + size_t(c) * size;
+            const R* x = in.ch(c);
+            for (int t = 0; t < n; ++t) ring[(w + size_t(t)) & mask] = x[t];
+        }
+        w += size_t(n);
+    }
+    const R* ring(int c) const { return data.data() + size_t(c) * size; }
+    size_t size = 0, mask = 0, w = 0;
+
+private:
+    std::vector<R> data;
+};
+
+// The rt60 control's decay per delay amount (one per path or tap): gamma^d, smoothed per sample from the value at
+// the control's default (adac.backends.faust.controls: adac_rt60_gain).
+template <class R> class Decays {
+public:
+    void prepare(size_t n) { z.assign(n, R(0)), target.assign(n, R(0)), base.assign(n, R(1)); }
+    void reset() { std::fill(z.begin(), z.end(), R(0)); }
+    void control(size_t i, double d, const Run<R>& run)
+    {
+        const R def = std::pow(run.gammaDefault, R(d));
+        base[i] = def;
+        target[i] = std::pow(run.gamma, R(d)) - def;
+    }
+    // multiplies y[0..n) by the decay of amount i
+    void apply(size_t i, R* y, int n, R pole)
+    {
+        R s = z[i];
+        const R x = (R(1) - pole) * target[i], def = base[i];
+        for (int t = 0; t < n; ++t) {
+            s = x + pole * s;
+            y[t] *= s + def;
+        }
+        z[i] = s;
+    }
+
+private:
+    std::vector<R> z, target, base;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// delay, gain_delay: per path a gain, an integer delay and (fractional) Lagrange taps. Values per path:
+// [gain, base, delay, taps...] with shape[path] taps.
+
+void readDelay(Reader& r, const json& j, PlanNode& node)
+{
+    readDiagonal(r, j, node);
+    r.flag(j, node, "integer");
+    const std::vector<double> samples = perPath(r, j, node, "samples");
+    const std::vector<double> gains = node.kind == "gain_delay" ? perPath(r, j, node, "gains") : std::vector<double>(samples.size(), 1.0);
+    double longest = 0;
+    std::vector<double> taps;
+    for (size_t p = 0; p < samples.size(); ++p) {
+        const double d = samples[p];
+        if (d < 0) r.fail(node, "a negative delay (" + std::to_string(d) + " samples)");
+        if (d > r.options.limits.maxDelaySamples)
+            r.fail(node, "a delay of " + std::to_string(d) + " samples is above the limit of " +
+                             std::to_string(r.options.limits.maxDelaySamples));
+        double base = d;
+        if (d == std::round(d)) taps.assign(1, 1.0);
+        else lagrange(d, r.order, base, taps);
+        node.shape.push_back(int(taps.size()));
+        r.push(gains[p]), r.push(base), r.push(d);
+        for (double t : taps) r.push(t);
+        longest = std::max(longest, base + double(taps.size()));
+    }
+    r.history(node, longest);
+}
+
+int delayLatency(const PlanNode& node, const double* v, const std::vector<int>&)
+{
+    int latency = kNoLatency;
+    const double* p = v + node.offset;
+    for (int taps : node.shape) {
+        if (p[0] != 0) latency = std::min(latency, int(p[1]));
+        p += 3 + taps;
+    }
+    return latency;
+}
+
+template <class R> class DelayNode final : public Node<R> {
+public:
+    explicit DelayNode(const PlanNode& p) : Node<R>(p), routes(paths(p)) {}
+    void prepare(int maxBlock, std::vector<Node<R>*>& decaying) override
+    {
+        Node<R>::prepare(maxBlock, decaying);
+        history.prepare(this->plan.in, this->plan.capacity, maxBlock);
+        decay_.prepare(routes.size());
+        path.assign(size_t(maxBlock), R(0));
+    }
+    void reset() override { history.reset();
+        decay_.reset(); }
+    bool decays() const override { return true; }
+    void control(const Run<R>& run) override
+    {
+        const double* v = run.values->real64.data() + this->plan.offset;
+        for (size_t p = 0; p < routes.size(); ++p) {
+            decay_.control(p, v[2], run);
+            v += 3 + this->plan.shape[p];
+        }
+    }
+    Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
+    {
+        history.write(in, this->plan.in, n);
+        return read(history.w - size_t(n), n, run);
+    }
+    Sig<R> pull(int n, const Run<R>& run) override { return read(history.w, n, run); }
+    void push(Sig<R> in, int n, const Run<R>&) override { history.write(in, this->plan.in, n); }
+
+private:
+    Sig<R> read(size_t origin, int n, const Run<R>& run)
+    {
+        Sig<R> y = this->own();
+        if (!this->plan.diagonal)
+            for (int m = 0; m < this->plan.out; ++m) std::fill(y.ch(m), y.ch(m) + n, R(0));
+        const R* v = run.v + this->plan.offset;
+        const bool decay = run.rt60 && this->plan.inLoop;
+        for (size_t p = 0; p < routes.size(); ++p) {
+            const int taps = this->plan.shape[p];
+            const R gain = v[0];
+            const size_t base = size_t(v[1]);
+            const R* coefficients = v + 3;
+            v += 3 + taps;
+            R* out = y.ch(routes[p].out);
+            if (gain == R(0)) {
+                if (this->plan.diagonal) std::fill(out, out + n, R(0));
+                continue;
+            }
+            const R* ring = history.ring(routes[p].in);
+            const size_t mask = history.mask;
+            R* target = this->plan.diagonal ? out : path.data();  // else summed into out below
+            if (taps == 1) {
+                for (int t = 0; t < n; ++t) target[t] = ring[(origin + size_t(t) - base) & mask];
+            } else {
+                for (int t = 0; t < n; ++t) {
+                    R acc = 0;
+                    const size_t at = origin + size_t(t) - base;
+                    for (int k = 0; k < taps; ++k) acc += coefficients[k] * ring[(at - size_t(k)) & mask];
+                    target[t] = acc;
+                }
+            }
+            if (decay) decay_.apply(p, target, n, run.smoothPole);
+            if (gain != R(1))
+                for (int t = 0; t < n; ++t) target[t] *= gain;
+            if (!this->plan.diagonal)
+                for (int t = 0; t < n; ++t) out[t] += target[t];
+        }
+        return y;
+    }
+    std::vector<Path> routes;
+    History<R> history;
+    Decays<R> decay_;
+    std::vector<R> path;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// fir: per path `K` taps (values: path after path)
+
+void readFir(Reader& r, const json& j, PlanNode& node)
+{
+    readDiagonal(r, j, node);
+    const json& taps = r.field(j, node, "taps");
+    if (!taps.is_array() || taps.empty()) r.fail(node, "taps: expected a list of taps");
+    const size_t k = taps.size();
+    if (double(k) > r.options.limits.maxDelaySamples) r.fail(node, "taps: more taps than the longest delay");
+    const std::vector<Path> routes = paths(node);
+    std::vector<double> all;  // [k][path]
+    for (const json& tap : taps) {
+        std::vector<double> row = node.diagonal ? r.vector(tap, node, "taps", size_t(node.in))
+                                                : r.matrix(tap, node, "taps", size_t(node.out), size_t(node.in));
+        all.insert(all.end(), row.begin(), row.end());
+    }
+    node.shape = {int(k)};
+    for (size_t p = 0; p < routes.size(); ++p)
+        for (size_t i = 0; i < k; ++i) r.push(all[i * routes.size() + p]);
+    r.history(node, double(k));
+}
+
+int firLatency(const PlanNode& node, const double* v, const std::vector<int>&)
+{
+    const int k = node.shape[0];
+    int latency = kNoLatency;
+    const size_t count = node.count / size_t(k);
+    for (size_t p = 0; p < count; ++p)
+        for (int i = 0; i < k; ++i)
+            if (v[node.offset + p * size_t(k) + size_t(i)] != 0) {
+                latency = std::min(latency, i);
+                break;
+            }
+    return latency;
+}
+
+template <class R> class FirNode final : public Node<R> {
+public:
+    explicit FirNode(const PlanNode& p) : Node<R>(p), routes(paths(p)) {}
+    void prepare(int maxBlock, std::vector<Node<R>*>& decaying) override
+    {
+        Node<R>::prepare(maxBlock, decaying);
+        history.prepare(this->plan.in, this->plan.capacity, maxBlock);
+        decay_.prepare(size_t(this->plan.shape[0]));
+        term.assign(size_t(maxBlock), R(0));
+    }
+    void reset() override { history.reset();
+        decay_.reset(); }
+    bool decays() const override { return true; }
+    void control(const Run<R>& run) override
+    {
+        for (int k = 0; k < this->plan.shape[0]; ++k) decay_.control(size_t(k), double(k), run);
+    }
+    Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
+    {
+        history.write(in, this->plan.in, n);
+        return read(history.w - size_t(n), n, run);
+    }
+    Sig<R> pull(int n, const Run<R>& run) override { return read(history.w, n, run); }
+    void push(Sig<R> in, int n, const Run<R>&) override { history.write(in, this->plan.in, n); }
+
+private:
+    // FAUST's order per tap: the delayed input, its decay (in a loop, with the rt60 control), then the tap
+    Sig<R> read(size_t origin, int n, const Run<R>& run)
+    {
+        Sig<R> y = this->own();
+        for (int m = 0; m < this->plan.out; ++m) std::fill(y.ch(m), y.ch(m) + n, R(0));
+        const int K = this->plan.shape[0];
+        const bool decay = run.rt60 && this->plan.inLoop;
+        const R* v = run.v + this->plan.offset;
+        for (size_t p = 0; p < routes.size(); ++p, v += K) {
+            const R* ring = history.ring(routes[p].in);
+            R* out = y.ch(routes[p].out);
+            for (int k = 0; k < K; ++k) {
+                const R h = v[k];
+                if (h == R(0)) continue;
+                for (int t = 0; t < n; ++t) term[size_t(t)] = ring[(origin + size_t(t) - size_t(k)) & history.mask];
+                if (decay && k > 0) decay_.apply(size_t(k), term.data(), n, run.smoothPole);
+                for (int t = 0; t < n; ++t) out[t] += term[size_t(t)] * h;
+            }
+        }
+        return y;
+    }
+    std::vector<Path> routes;
+    History<R> history;
+    Decays<R> decay_;
+    std::vector<R> term;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// sos: per path K sections, each [form, p0..p5] and 4 states
+
+void readSos(Reader& r, const json& j, PlanNode& node)
+{
+    readDiagonal(r, j, node);
+    const json& sections = r.field(j, node, "sections");
+    if (!sections.is_array() || sections.empty()) r.fail(node, "sections: expected a list of sections");
+    const size_t k = sections.size(), width = node.diagonal ? size_t(node.in) : size_t(node.in * node.out);
+    if (k > 4096) r.fail(node, "sections: more than 4096 sections per path");
+    std::vector<double> all;  // [k][6][path]
+    for (const json& s : sections) {
+        if (!s.is_array() || s.size() != 6) r.fail(node, "sections: each section has 6 coefficient rows");
+        for (const json& c : s) {
+            std::vector<double> row = node.diagonal ? r.vector(c, node, "sections", size_t(node.in))
+                                                    : r.matrix(c, node, "sections", size_t(node.out), size_t(node.in));
+            all.insert(all.end(), row.begin(), row.end());
+        }
+    }
+    node.shape = {int(k)};
+    double coefficients[6], realised[7];
+    for (size_t p = 0; p < width; ++p) {
+        bool cut = false;
+        std::vector<double> path;
+        for (size_t i = 0; i < k; ++i) {
+            for (size_t c = 0; c < 6; ++c) coefficients[c] = all[(i * 6 + c) * width + p];
+            section(coefficients, realised);
+            cut = cut || realised[0] == kZero;
+            path.insert(path.end(), realised, realised + 7);
+        }
+        if (cut) std::fill(path.begin(), path.end(), 0.0);  // one vanishing numerator cuts the whole cascade
+        for (double x : path) r.push(x);
+    }
+}
+
+int noLatency(const PlanNode&, const double*, const std::vector<int>&) { return 0; }
+
+template <class R> class SosNode final : public Node<R> {
+public:
+    explicit SosNode(const PlanNode& p) : Node<R>(p), routes(paths(p)) {}
+    void prepare(int maxBlock, std::vector<Node<R>*>& decaying) override
+    {
+        Node<R>::prepare(maxBlock, decaying);
+        state.assign(routes.size() * size_t(this->plan.shape[0]) * 4, R(0));
+        work.assign(size_t(maxBlock), R(0));
+    }
+    void reset() override { std::fill(state.begin(), state.end(), R(0)); }
+    Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
+    {
+        Sig<R> y = this->own();
+        const int K = this->plan.shape[0];
+        if (!this->plan.diagonal)
+            for (int m = 0; m < this->plan.out; ++m) std::fill(y.ch(m), y.ch(m) + n, R(0));
+        const R* v = run.v + this->plan.offset;
+        R* st = state.data();
+        for (size_t p = 0; p < routes.size(); ++p) {
+            R* w = this->plan.diagonal ? y.ch(routes[p].out) : work.data();
+            std::copy(in.ch(routes[p].in), in.ch(routes[p].in) + n, w);
+            for (int s = 0; s < K; ++s, v += 7, st += 4) cascade(v, st, w, n);
+            if (!this->plan.diagonal) {
+                R* out = y.ch(routes[p].out);
+                for (int t = 0; t < n; ++t) out[t] += w[t];
+            }
+        }
+        return y;
+    }
+
+private:
+    static void cascade(const R* c, R* st, R* x, int n)
+    {
+        switch (int(c[0])) {
+        case kZero:
+            std::fill(x, x + n, R(0));
+            break;
+        case kFir: {
+            R x1 = st[0], x2 = st[1];
+            for (int t = 0; t < n; ++t) {
+                const R in = x[t];
+                x[t] = c[1] * in + c[2] * x1 + c[3] * x2;
+                x2 = x1, x1 = in;
+            }
+            st[0] = x1, st[1] = x2;
+            break;
+        }
+        case kSvf: {  // adac_svf: v3 = v0 - ic2; v1 = a1 ic1 + a2 v3; v2 = ic2 + g v1
+            R ic1 = st[0], ic2 = st[1];
+            const R a1 = c[1], a2 = c[2], g = c[3], c0 = c[4], c1 = c[5], c2 = c[6];
+            for (int t = 0; t < n; ++t) {
+                const R v0 = x[t], v3 = v0 - ic2, v1 = a1 * ic1 + a2 * v3, v2 = ic2 + g * v1;
+                x[t] = c0 * v0 + c1 * v1 + c2 * v2;
+                ic1 = R(2) * v1 - ic1, ic2 = R(2) * v2 - ic2;
+            }
+            st[0] = ic1, st[1] = ic2;
+            break;
+        }
+        default: {  // adac_biquad: direct form I
+            R x1 = st[0], x2 = st[1], y1 = st[2], y2 = st[3];
+            for (int t = 0; t < n; ++t) {
+                const R in = x[t], out = (c[1] * in + c[2] * x1 + c[3] * x2) + (c[4] * y1 + c[5] * y2);
+                x2 = x1, x1 = in, y2 = y1, y1 = out;
+                x[t] = out;
+            }
+            st[0] = x1, st[1] = x2, st[2] = y1, st[3] = y2;
+        }
+        }
+    }
+    std::vector<Path> routes;
+    std::vector<R> state, work;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// gain (diagonal gains or a matrix: one matrix product over the block) and householder (x - 2 u (u^T x))
+
+void readGain(Reader& r, const json& j, PlanNode& node)
+{
+    readDiagonal(r, j, node);
+    std::vector<double> g = node.diagonal ? r.vector(r.field(j, node, "gains"), node, "gains", size_t(node.in))
+                                          : r.matrix(r.field(j, node, "matrix"), node, "matrix", size_t(node.out), size_t(node.in));
+    for (double x : g) r.push(x);
+}
+
+template <class R> using Rows = Eigen::Map<Eigen::Matrix<R, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+template <class R> using ConstRows = Eigen::Map<const Eigen::Matrix<R, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+template <class R> class GainNode final : public Node<R> {
+public:
+    using Node<R>::Node;
+    Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
+    {
+        Sig<R> y = this->own();
+        const R* v = run.v + this->plan.offset;
+        if (this->plan.diagonal) {
+            for (int c = 0; c < this->plan.in; ++c) {
+                const R g = v[c];
+                const R* x = in.ch(c);
+                R* out = y.ch(c);
+                for (int t = 0; t < n; ++t) out[t] = x[t] * g;
+            }
+            return y;
+        }
+        Rows<R> out(y.p, this->plan.out, n, Eigen::OuterStride<>(Eigen::Index(y.stride)));
+        Rows<R> x(in.p, this->plan.in, n, Eigen::OuterStride<>(Eigen::Index(in.stride)));
+        out.noalias() = ConstRows<R>(v, this->plan.out, this->plan.in) * x;
+        return y;
+    }
+};
+
+void readHouseholder(Reader& r, const json& j, PlanNode& node)
+{
+    if (node.in != node.out) r.fail(node, "a Householder reflection needs as many outputs as inputs");
+    for (double x : r.vector(r.field(j, node, "u"), node, "u", size_t(node.in))) r.push(x);
+}
+
+template <class R> class HouseholderNode final : public Node<R> {
+public:
+    using Node<R>::Node;
+    void prepare(int maxBlock, std::vector<Node<R>*>& decaying) override
+    {
+        Node<R>::prepare(maxBlock, decaying);
+        dot.assign(size_t(maxBlock), R(0));
+    }
+    Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
+    {
+        Sig<R> y = this->own();
+        const R* u = run.v + this->plan.offset;
+        std::fill(dot.begin(), dot.begin() + n, R(0));
+        for (int c = 0; c < this->plan.in; ++c) {
+            const R* x = in.ch(c);
+            for (int t = 0; t < n; ++t) dot[size_t(t)] += u[c] * x[t];
+        }
+        for (int c = 0; c < this->plan.in; ++c) {
+            const R* x = in.ch(c);
+            const R u2 = R(2) * u[c];
+            R* out = y.ch(c);
+            for (int t = 0; t < n; ++t) out[t] = x[t] - u2 * dot[size_t(t)];
+        }
+        return y;
+    }
+
+private:
+    std::vector<R> dot;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// series, parallel, recursion
+
+std::vector<PlanNode> readChildren(Reader& r, const json& j, PlanNode& node, const char* name)
+{
+    const json& list = r.field(j, node, name);
+    if (!list.is_array() || list.empty()) r.fail(node, std::string("'") + name + "' must be a list of nodes");
+    std::vector<PlanNode> out;
+    for (const json& c : list) out.push_back(r.child(c));
+    return out;
+}
+
+void readSeries(Reader& r, const json& j, PlanNode& node)
+{
+    node.children = readChildren(r, j, node, "children");
+    int channels = node.in;
+    for (const PlanNode& c : node.children) {
+        if (c.in != channels) r.fail(node, "child " + (c.path.empty() ? c.kind : c.path) + " takes " + std::to_string(c.in) +
+                                               " channels, its predecessor gives " + std::to_string(channels));
+        channels = c.out;
+    }
+    if (channels != node.out) r.fail(node, "the last child gives " + std::to_string(channels) + " channels, not " + std::to_string(node.out));
+}
+
+int seriesLatency(const PlanNode& node, const double*, const std::vector<int>& latency)
+{
+    int l = 0;
+    for (const PlanNode& c : node.children) l = std::max(l, latency[size_t(c.index)]);
+    return l;
+}
+
+template <class R> class SeriesNode final : public Node<R> {
+public:
+    explicit SeriesNode(const PlanNode& p) : Node<R>(p)
+    {
+        for (const PlanNode& c : p.children) children.push_back(makeNode<R>(c));
+    }
+    void prepare(int maxBlock, std::vector<Node<R>*>& decaying) override
+    {
+        for (auto& c : children) c->prepare(maxBlock, decaying);
+    }
+    void reset() override
+    {
+        for (auto& c : children) c->reset();
+    }
+    Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
+    {
+        for (auto& c : children) in = c->process(in, n, run);
+        return in;
+    }
+    // through the child with the longest latency: the ones after it run in pull, the ones before in push
+    Sig<R> pull(int n, const Run<R>& run) override
+    {
+        pivot = 0;
+        for (size_t i = 1; i < children.size(); ++i)
+            if (children[i]->latency(run) > children[pivot]->latency(run)) pivot = i;
+        Sig<R> y = children[pivot]->pull(n, run);
+        for (size_t i = pivot + 1; i < children.size(); ++i) y = children[i]->process(y, n, run);
+        return y;
+    }
+    void push(Sig<R> in, int n, const Run<R>& run) override
+    {
+        for (size_t i = 0; i < pivot; ++i) in = children[i]->process(in, n, run);
+        children[pivot]->push(in, n, run);
+    }
+
+private:
+    std::vector<std::unique_ptr<Node<R>>> children;
+    size_t pivot = 0;
+};
+
+void readParallel(Reader& r, const json& j, PlanNode& node)
+{
+    node.sumOutput = r.flag(j, node, "sum_output");
+    node.children = readChildren(r, j, node, "children");
+    if (node.children.size() != 2) r.fail(node, "a parallel node has two children");
+    const PlanNode &a = node.children[0], &b = node.children[1];
+    if (a.in != node.in || b.in != node.in) r.fail(node, "both children must take the node's " + std::to_string(node.in) + " inputs");
+    if (node.sumOutput ? (a.out != node.out || b.out != node.out) : (a.out + b.out != node.out))
+        r.fail(node, "the children's outputs do not make the node's " + std::to_string(node.out));
+}
+
+int parallelLatency(const PlanNode& node, const double*, const std::vector<int>& latency)
+{
+    return std::min(latency[size_t(node.children[0].index)], latency[size_t(node.children[1].index)]);
+}
+
+template <class R> class ParallelNode final : public Node<R> {
+public:
+    explicit ParallelNode(const PlanNode& p) : Node<R>(p)
+    {
+        for (const PlanNode& c : p.children) children.push_back(makeNode<R>(c));
+    }
+    void prepare(int maxBlock, std::vector<Node<R>*>& decaying) override
+    {
+        Node<R>::prepare(maxBlock, decaying);
+        for (auto& c : children) c->prepare(maxBlock, decaying);
+    }
+    void reset() override
+    {
+        for (auto& c : children) c->reset();
+    }
+    Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
+    {
+        Sig<R> a = children[0]->process(in, n, run);
+        Sig<R> b = children[1]->process(in, n, run);
+        return join(a, b, n);
+    }
+    Sig<R> pull(int n, const Run<R>& run) override
+    {
+        Sig<R> a = children[0]->pull(n, run);
+        Sig<R> b = children[1]->pull(n, run);
+        return join(a, b, n);
+    }
+    void push(Sig<R> in, int n, const Run<R>& run) override
+    {
+        children[0]->push(in, n, run);
+        children[1]->push(in, n, run);
+    }
+
+private:
+    Sig<R> join(Sig<R> a, Sig<R> b, int n)
+    {
+        Sig<R> y = this->own();
+        const int na = children[0]->plan.out;
+        for (int c = 0; c < this->plan.out; ++c) {
+            R* out = y.ch(c);
+            if (this->plan.sumOutput) {
+                const R *x = a.ch(c), *z = b.ch(c);
+                for (int t = 0; t < n; ++t) out[t] = x[t] + z[t];
+            } else {
+                const R* x = c < na ? a.ch(c) : b.ch(c - na);
+                std::copy(x, x + n, out);
+            }
+        }
+        return y;
+    }
+    std::vector<std::unique_ptr<Node<R>>> children;
+};
+
+void readRecursion(Reader& r, const json& j, PlanNode& node)
+{
+    ++r.loopDepth;
+    node.children.push_back(r.child(r.field(j, node, "feedforward")));
+    node.children.push_back(r.child(r.field(j, node, "feedback")));
+    --r.loopDepth;
+    const PlanNode &f = node.children[0], &g = node.children[1];
+    if (f.in != node.in || f.out != node.out) r.fail(node, "the feedforward path must map the node's inputs to its outputs");
+    if (g.in != f.out || g.out != f.in) r.fail(node, "the feedback path must map the outputs back to the inputs");
+}
+
+// y = F(x + G y) in blocks no longer than the latency of F (or of G): within such a block the loop's output
+// cannot reach its own input, so F's next outputs are read first (pull), then fed back through G and the
+// block's input is written (push). A latency of 1 runs sample by sample.
+template <class R> class RecursionNode final : public Node<R> {
+public:
+    explicit RecursionNode(const PlanNode& p) : Node<R>(p), f(makeNode<R>(p.children[0])), g(makeNode<R>(p.children[1])) {}
+    void prepare(int maxBlock, std::vector<Node<R>*>& decaying) override
+    {
+        Node<R>::prepare(maxBlock, decaying);
+        f->prepare(maxBlock, decaying);
+        g->prepare(maxBlock, decaying);
+        sum.assign(size_t(this->plan.in) * this->stride, R(0));
+    }
+    void reset() override { f->reset(), g->reset(); }
+    Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
+    {
+        Sig<R> y = this->own(), u{sum.data(), this->stride};
+        const int lf = f->latency(run), lg = g->latency(run);
+        const bool forward = lf >= lg;
+        const int step = std::max(1, forward ? lf : lg);  // the loader refused loops with no latency
+        for (int pos = 0; pos < n; pos += step) {
+            const int len = std::min(step, n - pos);
+            Sig<R> x = in.at(pos), out;
+            if (forward) {
+                out = f->pull(len, run);
+                add(x, g->process(out, len, run), u, len);
+                copy(out, y.at(pos), this->plan.out, len);
+                f->push(u, len, run);
+            } else {
+                add(x, g->pull(len, run), u, len);
+                out = f->process(u, len, run);
+                copy(out, y.at(pos), this->plan.out, len);
+                g->push(out, len, run);
+            }
+        }
+        return y;
+    }
+
+private:
+    void add(Sig<R> a, Sig<R> b, Sig<R> out, int n)
+    {
+        for (int c = 0; c < this->plan.in; ++c) {
+            const R *x = a.ch(c), *z = b.ch(c);
+            R* o = out.ch(c);
+            for (int t = 0; t < n; ++t) o[t] = x[t] + z[t];
+        }
+    }
+    static void copy(Sig<R> from, Sig<R> to, int channels, int n)
+    {
+        for (int c = 0; c < channels; ++c) std::copy(from.ch(c), from.ch(c) + n, to.ch(c));
+    }
+    std::unique_ptr<Node<R>> f, g;
+    std::vector<R> sum;
+};
+
+template <template <class> class N> std::unique_ptr<Node<float>> makeF(const PlanNode& p) { return std::make_unique<N<float>>(p); }
+template <template <class> class N> std::unique_ptr<Node<double>> makeD(const PlanNode& p) { return std::make_unique<N<double>>(p); }
+
+}  // namespace
+
+const std::vector<KindRow>& kindTable()
+{
+    static const std::vector<KindRow> table = {
+        {"series", readSeries, seriesLatency, makeF<SeriesNode>, makeD<SeriesNode>},
+        {"parallel", readParallel, parallelLatency, makeF<ParallelNode>, makeD<ParallelNode>},
+        {"recursion", readRecursion, noLatency, makeF<RecursionNode>, makeD<RecursionNode>},
+        {"delay", readDelay, delayLatency, makeF<DelayNode>, makeD<DelayNode>},
+        {"gain_delay", readDelay, delayLatency, makeF<DelayNode>, makeD<DelayNode>},
+        {"gain", readGain, noLatency, makeF<GainNode>, makeD<GainNode>},
+        {"householder", readHouseholder, noLatency, makeF<HouseholderNode>, makeD<HouseholderNode>},
+        {"fir", readFir, firLatency, makeF<FirNode>, makeD<FirNode>},
+        {"sos", readSos, noLatency, makeF<SosNode>, makeD<SosNode>},
+    };
+    return table;
+}
+
+const KindRow& kindRow(const std::string& kind)
+{
+    for (const KindRow& row : kindTable())
+        if (kind == row.name) return row;
+    throw Error("the runtime has no processor for IR node kind '" + kind + "'");
+}
+
+template <> std::unique_ptr<Node<float>> makeNode<float>(const PlanNode& node) { return kindRow(node.kind).makeFloat(node); }
+template <> std::unique_ptr<Node<double>> makeNode<double>(const PlanNode& node) { return kindRow(node.kind).makeDouble(node); }
+
+}  // namespace adac::runtime::detail
