@@ -14,6 +14,8 @@
 #include <sstream>
 
 #include "ConstantLifter.h"
+#include "adac/runtime/faust_dsp.h"
+#include "adac/runtime/model.h"
 #include "faust/dsp/dsp.h"
 #include "faust/dsp/interpreter-dsp.h"
 #include "faust/dsp/llvm-dsp.h"
@@ -145,9 +147,22 @@ struct HotReloadEngine::Structure {
 
 struct HotReloadEngine::Entry {
     HistoryEntry info;
-    std::shared_ptr<Structure> structure;
+    std::shared_ptr<Structure> structure;  // a FAUST program's (null: an IR document's)
     std::vector<double> values;  // the lifted constants of this publish
     Defaults defaults;           // its widgets' defaults
+    runtime::Model model;        // an IR document's plan and values (null: a FAUST program)
+};
+
+// New values for a playing instance, immutable once handed over: the runtime's Values (an IR document) or a
+// FAUST program's lifted constants, and new defaults for the zones of parameters never set. The watcher makes
+// it and puts it in the instance's mailbox; the audio thread takes it at the start of a block (an exchange),
+// applies it to the instance it is about to compute and acknowledges its sequence number; the watcher frees a
+// snapshot only once the audio thread has acknowledged a later one (or when it replaces one never taken).
+struct HotReloadEngine::Snapshot {
+    long sequence = 0;
+    std::shared_ptr<const runtime::Values> values;          // an IR document's
+    std::vector<double> constants;                         // a FAUST program's lifted constants, by index
+    std::vector<std::pair<FAUSTFLOAT*, FAUSTFLOAT>> defaults;  // zone <- new default (parameters never set)
 };
 
 struct HotReloadEngine::Job {
@@ -160,10 +175,18 @@ struct HotReloadEngine::Job {
 // A playable DSP: an instance of a structure's factory with its constants and parameter bindings,
 // or (no dsp) the bypass. Built and freed by the watcher only; computed by the audio thread.
 struct HotReloadEngine::Instance {
-    std::shared_ptr<Structure> structure;
+    std::shared_ptr<Structure> structure;  // a FAUST program's (null: the bypass or an IR document)
     std::shared_ptr<Factory> factory;
     std::unique_ptr<dsp> faust;  // null: the bypass (dry input to the outputs)
+    runtime::FaustDsp<float>* player = nullptr;  // faust, when it plays an IR document
+    runtime::Model model;                 // the IR document's plan and the newest values handed to it
     bool llvm = false;
+    // values snapshots: the newest not yet taken (watcher -> audio), the sequence of the one the audio thread
+    // applied last (audio -> watcher), and every snapshot handed and not yet freed (watcher only), oldest first
+    std::atomic<Snapshot*> mailbox{nullptr};
+    std::atomic<long> taken{0};
+    std::deque<std::unique_ptr<Snapshot>> snapshots;
+    long nextSequence = 1;
     int inputs = 0, outputs = 0;
     double tail = 10.0;
     std::vector<FAUSTFLOAT*> constants;  // zones of the lifted constants, by index (null: unused by the program)
@@ -174,6 +197,7 @@ struct HotReloadEngine::Instance {
     std::map<std::string, FAUSTFLOAT*> params;          // address as the plain program has it -> zone
     ~Instance()
     {
+        if (!factory) return;  // the runtime's or the bypass: libfaust is not involved
         std::lock_guard<std::recursive_mutex> lock(compilerMutex);
         faust.reset();  // before the factory: libfaust tracks a factory's instances
     }
@@ -287,8 +311,25 @@ void HotReloadEngine::applySlots(Instance* inst)
         if (slots[slot].set.load(std::memory_order_relaxed)) *zone = slots[slot].value.load(std::memory_order_relaxed);
 }
 
+bool HotReloadEngine::takeValues(Instance* inst)
+{
+    if (!inst->mailbox.load(std::memory_order_relaxed)) return false;
+    Snapshot* next = inst->mailbox.exchange(nullptr, std::memory_order_acq_rel);
+    if (!next) return false;
+    if (inst->player) {
+        inst->player->processor().setValues(next->values.get());
+    } else {
+        for (size_t i = 0; i < inst->constants.size() && i < next->constants.size(); ++i)
+            if (inst->constants[i]) *inst->constants[i] = (FAUSTFLOAT) next->constants[i];
+    }
+    for (auto& [zone, value] : next->defaults) *zone = value;
+    inst->taken.store(next->sequence, std::memory_order_release);  // the previous one is the watcher's to free
+    return true;
+}
+
 void HotReloadEngine::computeInstance(Instance* inst, int n, float** in, float** out)
 {
+    takeValues(inst);
     applySlots(inst);
     if (inst->faust) {
         inst->faust->compute(n, in, out);
@@ -324,11 +365,7 @@ void HotReloadEngine::process(int count, int nin, float** inputs, int nout, floa
                 activated = true;
             }
         }
-        const long generation = valueGeneration.load(std::memory_order_acquire);
-        if (generation != seenGeneration) {
-            seenGeneration = generation;
-            activated = true;
-        }
+        if (takeValues(now)) activated = true;  // new values from this block on
         if (activated) {
             activationMicros = nowMicros();
             activations++;
@@ -382,10 +419,36 @@ void HotReloadEngine::bury(Instance* dead)
     if (dead && dead != bypass.get()) graveyard.push_back(std::shared_ptr<void>(std::unique_ptr<Instance>(dead)));
 }
 
+void HotReloadEngine::handValues(Instance* inst, std::unique_ptr<Snapshot> snapshot)
+{
+    snapshot->sequence = inst->nextSequence++;
+    Snapshot* next = snapshot.get();
+    inst->snapshots.push_back(std::move(snapshot));
+    if (Snapshot* old = inst->mailbox.exchange(next, std::memory_order_acq_rel)) {
+        // never taken, and out of the audio thread's reach now: free it at once
+        for (auto it = inst->snapshots.begin(); it != inst->snapshots.end(); ++it)
+            if (it->get() == old) {
+                inst->snapshots.erase(it);
+                break;
+            }
+    }
+}
+
+void HotReloadEngine::releaseSnapshots(Instance* inst)
+{
+    // the audio thread takes snapshots in the order they were handed: the ones before the one it acknowledged
+    // last are left for good (the one it took but has not acknowledged yet is later than that, so kept)
+    if (!inst) return;
+    const long playing = inst->taken.load(std::memory_order_acquire);
+    while (!inst->snapshots.empty() && inst->snapshots.front()->sequence < playing) inst->snapshots.pop_front();
+}
+
 void HotReloadEngine::collectGarbage()
 {
     std::lock_guard<std::mutex> lock(opMutex);
     if (Instance* r = retired.exchange(nullptr, std::memory_order_acq_rel)) bury(r);
+    releaseSnapshots(posted);
+    if (Instance* now = current.load(std::memory_order_acquire); now != posted) releaseSnapshots(now);
     if (graveyard.empty()) return;
     // never wait for a background compile to free memory: try again at the next poll
     std::unique_lock<std::recursive_mutex> compiling(compilerMutex, std::try_to_lock);
@@ -453,6 +516,12 @@ std::unique_ptr<HotReloadEngine::Instance> HotReloadEngine::instantiate(const st
         if (!s->widgetAddress[w].empty()) inst->widgetZones[w] = inst->params.at(s->widgetAddress[w]);
     inst->defaults = defaults;
     inst->writeDefaults();
+    bind(inst.get());
+    return inst;
+}
+
+void HotReloadEngine::bind(Instance* inst)
+{
     {
         std::lock_guard<std::mutex> lock(controlMutex);
         for (auto& [address, zone] : inst->params) {
@@ -462,7 +531,30 @@ std::unique_ptr<HotReloadEngine::Instance> HotReloadEngine::instantiate(const st
             if (index >= 0) inst->bindings.emplace_back(index, zone);
         }
     }
-    applySlots(inst.get());  // every value set by address, from the first sample
+    applySlots(inst);  // every value set by address, from the first sample
+}
+
+// A runtime instance of an entry's IR document (plan and values), built here, off the audio thread.
+std::unique_ptr<HotReloadEngine::Instance> HotReloadEngine::instantiateModel(const std::shared_ptr<Entry>& entry,
+                                                                             std::string& error)
+{
+    auto inst = std::make_unique<Instance>();
+    try {
+        auto* made = new runtime::FaustDsp<float>(entry->model);
+        inst->faust.reset(made);
+        inst->player = made;
+        inst->model = entry->model;
+        made->init(sampleRate);
+    } catch (const std::exception& e) {
+        error = std::string("the runtime could not build the model: ") + e.what();
+        return nullptr;
+    }
+    inst->inputs = inst->faust->getNumInputs();
+    inst->outputs = inst->faust->getNumOutputs();
+    MapUI ui;
+    inst->faust->buildUserInterface(&ui);
+    inst->indexZones(ui, false, 0);
+    bind(inst.get());
     return inst;
 }
 
@@ -478,7 +570,7 @@ bool HotReloadEngine::update(const LiftedCode& lifted, const std::shared_ptr<Ent
     if (!options.liftConstants || entries.empty()) return false;
     const std::shared_ptr<Entry> newest = entries.back();
     const auto& s = newest->structure;
-    if (!s->lifted || !lifted.lifted() || lifted.skeleton != s->skeleton || lifted.values.size() != s->constants) return false;
+    if (!s || !s->lifted || !lifted.lifted() || lifted.skeleton != s->skeleton || lifted.values.size() != s->constants) return false;
     for (auto& [index, capacity] : s->capacities)
         if (lifted.values[index] > capacity) return false;  // a delay line longer than compiled: compile
     const Defaults defaults = defaultsOf(lifted);
@@ -500,16 +592,19 @@ bool HotReloadEngine::update(const LiftedCode& lifted, const std::shared_ptr<Ent
     // that replaces it later copies them from it (promoteIfReady), so no update is lost
     // (and the one still playing until the audio thread takes the posted one, if of the same program)
     if (mode == Audition::Live && posted && posted->structure == s) {
-        for (Instance* target : {posted, current.load(std::memory_order_acquire)}) {
+        Instance* playing = current.load(std::memory_order_acquire);
+        for (Instance* target : {posted, playing == posted ? nullptr : playing}) {
             if (target && target->faust && target->structure == s) {
-                target->values = lifted.values;
-                target->writeConstants();
+                target->values = lifted.values;  // the watcher's copy (a promotion, a rate change)
                 target->defaults = defaults;
+                auto snapshot = std::make_unique<Snapshot>();
+                snapshot->constants = lifted.values;
                 for (size_t k = 0; k < moved.size(); ++k)
-                    if (unset[k] && target->widgetZones[moved[k]]) *target->widgetZones[moved[k]] = (FAUSTFLOAT) *defaults[moved[k]];
+                    if (unset[k] && target->widgetZones[moved[k]])
+                        snapshot->defaults.emplace_back(target->widgetZones[moved[k]], (FAUSTFLOAT) *defaults[moved[k]]);
+                handValues(target, std::move(snapshot));  // the audio thread writes them at its next block
             }
         }
-        valueGeneration++;  // the audio thread notes the first block that plays the new values
     }
     std::lock_guard<std::mutex> control(controlMutex);
     for (size_t w : moved) newestDefaults[s->widgetAddress[w]] = (float) *defaults[w];
@@ -545,6 +640,16 @@ bool HotReloadEngine::compile(const std::string& body, const LiftedCode& lifted,
     std::lock_guard<std::mutex> lock(opMutex);
     std::unique_ptr<Instance> next = instantiate(s, llvm, values, defaults, error);
     if (!next) return false;
+    entry->structure = s;
+    entry->values = values;
+    entry->defaults = defaults;
+    if (!adopt(std::move(next), entry, error)) return false;
+    if (options.backend == Backend::Tiered) queueLlvm(s);
+    return true;
+}
+
+bool HotReloadEngine::adopt(std::unique_ptr<Instance> next, const std::shared_ptr<Entry>& entry, std::string& error)
+{
     if (current.load() && (next->inputs != channelsIn || next->outputs != channelsOut)) {
         error = "the new DSP has " + std::to_string(next->inputs) + " inputs and " + std::to_string(next->outputs) +
                 " outputs; the running one has " + std::to_string(channelsIn) + " and " + std::to_string(channelsOut);
@@ -560,9 +665,6 @@ bool HotReloadEngine::compile(const std::string& body, const LiftedCode& lifted,
         channelsIn = next->inputs;
         channelsOut = next->outputs;
     }
-    entry->structure = s;
-    entry->values = values;
-    entry->defaults = defaults;
     entry->info.compiled = true;
     addEntry(entry);
     {
@@ -577,7 +679,6 @@ bool HotReloadEngine::compile(const std::string& body, const LiftedCode& lifted,
     if (mode == Audition::Live) post(next.release());
     else if (mode == Audition::Bypass && !current.load()) post(bypass.get());
     else bury(next.release());
-    if (options.backend == Backend::Tiered) queueLlvm(s);
     return true;
 }
 
@@ -641,7 +742,7 @@ void HotReloadEngine::promoteIfReady()
 {
     const long wanted = promoteWanted.load();
     auto finish = [&] { promoteReady = wanted; };
-    if (options.backend != Backend::Tiered || !posted || !posted->faust || posted->llvm) return finish();
+    if (options.backend != Backend::Tiered || !posted || !posted->faust || posted->llvm || !posted->structure) return finish();
     const auto s = posted->structure;
     if (!s->llvm) {
         queueLlvm(s);
@@ -685,7 +786,8 @@ void HotReloadEngine::applyAudition()
     if (entry) {  // a fresh instance of that model (its own state), best tier there is, its values
         const auto& s = entry->structure;
         std::string error;
-        std::unique_ptr<Instance> next = instantiate(s, s->llvm != nullptr, entry->values, entry->defaults, error);
+        std::unique_ptr<Instance> next = s ? instantiate(s, s->llvm != nullptr, entry->values, entry->defaults, error)
+                                           : instantiateModel(entry, error);
         if (next) post(next.release());
         else std::fprintf(stderr, "adac hot reload: %s: %s\n", path.c_str(), error.c_str());
     }
@@ -699,6 +801,7 @@ std::string HotReloadEngine::tierName() const
 {
     if (!posted) return "none";
     if (!posted->faust) return "bypass";
+    if (posted->player) return "runtime";
     return posted->llvm ? "llvm" : "interpreter";
 }
 
@@ -712,7 +815,8 @@ void HotReloadEngine::publishState(EngineStatus next)
         std::lock_guard<std::mutex> lock(opMutex);
         next.tier = tierName();
         next.audition = mode == Audition::Live ? "live" : mode == Audition::Bypass ? "bypass" : "pin:" + std::to_string(pinnedId);
-        next.lifted = !entries.empty() && entries.back()->structure->lifted;
+        next.lifted = !entries.empty() && entries.back()->structure && entries.back()->structure->lifted;
+        next.runtime = !entries.empty() && entries.back()->model.plan;
         for (auto& entry : entries) list.push_back(entry->info);
     }
     if (!options.statusPath.empty()) {
@@ -721,6 +825,7 @@ void HotReloadEngine::publishState(EngineStatus next)
              << jsonString(next.tier) << ", \"audition\": " << jsonString(next.audition) << ", \"reloads\": " << next.reloads
              << ", \"compiles\": " << next.compiles << ", \"updates\": " << next.updates << ", \"failures\": " << next.failures
              << ", \"last_compile_ms\": " << next.last_compile_ms << ", \"lifted\": " << (next.lifted ? "true" : "false")
+             << ", \"runtime\": " << (next.runtime ? "true" : "false")
              << ", \"ok\": " << (next.last_error.empty() ? "true" : "false") << ", \"last_error\": " << jsonString(next.last_error)
              << "}\n";
         const std::string tmp = options.statusPath + ".tmp";
@@ -740,14 +845,19 @@ void HotReloadEngine::publish(const std::string& text)
     const auto started = std::chrono::steady_clock::now();
     auto entry = std::make_shared<Entry>();
     const std::string body = stripTag(text, entry->info);
-    const LiftedCode lifted = options.liftConstants ? liftConstants(body) : LiftedCode{};
+    const size_t first = body.find_first_not_of(" \t\r\n");
     std::string error;
-    bool updated;
-    {
-        std::lock_guard<std::mutex> lock(opMutex);
-        updated = update(lifted, entry);
+    bool updated = false, ok;
+    if (first != std::string::npos && body[first] == '{') {  // an IR document: the runtime plays it
+        ok = publishModel(body, entry, updated, error);
+    } else {
+        const LiftedCode lifted = options.liftConstants ? liftConstants(body) : LiftedCode{};
+        {
+            std::lock_guard<std::mutex> lock(opMutex);
+            updated = update(lifted, entry);
+        }
+        ok = updated || compile(body, lifted, entry, error);
     }
-    const bool ok = updated || compile(body, lifted, entry, error);
     EngineStatus next = status();
     if (ok) {
         runningCode = text;
@@ -761,6 +871,60 @@ void HotReloadEngine::publish(const std::string& text)
         std::fprintf(stderr, "adac hot reload: %s: %s\n", path.c_str(), error.c_str());
     }
     publishState(next);
+}
+
+bool HotReloadEngine::publishModel(const std::string& body, const std::shared_ptr<Entry>& entry, bool& updated,
+                                   std::string& error)
+{
+    runtime::Model model;
+    try {
+        model = runtime::load(body);  // the parse and every check, here on the watcher thread
+    } catch (const std::exception& e) {  // runtime::Error names the node; anything else (memory) too
+        error = std::string("the IR document is refused: ") + e.what();
+        return false;
+    }
+    std::lock_guard<std::mutex> lock(opMutex);
+    const std::shared_ptr<Entry> newest = entries.empty() ? nullptr : entries.back();
+    if (newest && newest->model.plan && newest->model.plan->signature == model.plan->signature) {
+        // the same structure: new numbers for the playing instance, its state continues
+        entry->model = {newest->model.plan, model.values};  // one plan for every entry of this structure
+        entry->info.compiled = false;
+        addEntry(entry);
+        // a control whose default moved (the trained T60) plays the new default where no value was set
+        const runtime::Controls& was = newest->model.values->controls;
+        const runtime::Controls& now = model.values->controls;
+        const runtime::ControlSpec* before[3] = {&was.rt60, &was.dryWet, &was.preDelay};
+        const runtime::ControlSpec* after[3] = {&now.rt60, &now.dryWet, &now.preDelay};
+        std::vector<int> moved;
+        for (int i = 0; i < 3; ++i)
+            if (model.plan->controls[i] && before[i]->defaultValue != after[i]->defaultValue) moved.push_back(i);
+        std::vector<bool> unset;
+        for (int i : moved) unset.push_back(!parameterSet(std::string("/adac/") + runtime::kControlNames[i]));
+        Instance* playing = current.load(std::memory_order_acquire);
+        if (mode == Audition::Live && posted && posted->player && posted->model.plan->signature == model.plan->signature) {
+            for (Instance* target : {posted, playing == posted ? nullptr : playing}) {
+                if (!target || !target->player || target->model.plan->signature != model.plan->signature) continue;
+                target->model.values = model.values;  // the watcher's copy (a rate change re-applies it)
+                auto snapshot = std::make_unique<Snapshot>();
+                snapshot->values = model.values;
+                for (size_t k = 0; k < moved.size(); ++k) {
+                    auto zone = target->params.find(std::string("/adac/") + runtime::kControlNames[moved[k]]);
+                    if (unset[k] && zone != target->params.end())
+                        snapshot->defaults.emplace_back(zone->second, (FAUSTFLOAT) after[moved[k]]->defaultValue);
+                }
+                handValues(target, std::move(snapshot));
+            }
+        }
+        std::lock_guard<std::mutex> control(controlMutex);
+        for (int i : moved) newestDefaults[std::string("/adac/") + runtime::kControlNames[i]] = (float) after[i]->defaultValue;
+        updated = true;
+        return true;
+    }
+    // a new structure (or the first model): a new instance, crossfaded to
+    entry->model = model;
+    std::unique_ptr<Instance> next = instantiateModel(entry, error);
+    if (!next) return false;
+    return adopt(std::move(next), entry, error);
 }
 
 void HotReloadEngine::watch()
@@ -819,8 +983,10 @@ void HotReloadEngine::prepare(int rate, int block, int crossfadeSamples)
     for (auto& channel : scratchOld) channel.assign(maxBlock, 0.0f);
     for (size_t c = 0; c < scratchOld.size(); ++c) scratchOldPtr[c] = scratchOld[c].data();
     if (Instance* now = current.load(); now && now->faust) {
+        takeValues(now);               // no process() runs: the newest values are this thread's to apply
+        releaseSnapshots(now);
         now->faust->init(sampleRate);  // clears the state and resets every zone to its default...
-        now->writeConstants();         // ...so the values go back in
+        now->writeConstants();         // ...so the values go back in (a runtime instance keeps its Values)
         now->writeDefaults();
         applySlots(now);
     }

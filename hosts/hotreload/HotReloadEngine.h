@@ -1,13 +1,20 @@
-// adac hot-reload engine: plays a FAUST program that is reloaded whenever its file changes.
+// adac hot-reload engine: plays a model that is reloaded whenever its file changes: an IR document (what
+// adac.HotReload publishes, played by the C++ runtime, runtime/) or a FAUST program (a hand-written .dsp).
 //
 // A watcher thread polls the file (mtime, size, inode) every few milliseconds. When it changes:
 //  - the first line may be the publisher's tag `// adac-publish step=<int> loss=<float|nan>`
 //    (either key optional): it is parsed into the history entry and stripped before anything else;
-//  - fast path: if the new code differs from the newest published model only in float constants,
+//  - an IR document (the text starts with `{`): loaded by the runtime on the watcher thread (no compiler).
+//    Same structure as the newest model (runtime::Plan::signature): its Values go to the playing instance
+//    as an immutable snapshot the audio thread takes at the start of a block (the state continues); the
+//    snapshot it let go of is freed by the watcher. Otherwise (first load, a structure change) a new
+//    runtime instance is built off the audio thread and crossfaded to, as a compile is;
+//  - a FAUST program:
+//  - FAUST fast path: if the new code differs from the newest published model only in float constants,
 //    delay lengths within the compiled capacities, widget defaults and ranges and adac's metadata
-//    (same skeleton, see ConstantLifter.h), the new constants are written into the playing DSP's
-//    hidden controls and a new default into the zone of a parameter never set: no compile, the
-//    state (reverb tail) continues;
+//    (same skeleton, see ConstantLifter.h), the new constants (and a new default of a parameter never
+//    set) go to the playing DSP as a snapshot the audio thread writes into its hidden controls at the
+//    start of a block: no compile, the state (reverb tail) continues;
 //  - otherwise the (lifted) code is compiled with libfaust on the watcher thread and the audio
 //    thread crossfades from the old instance to the new one. With Backend::Tiered the watcher
 //    compiles with the interpreter (fast to compile), plays it at once, and a compiler thread builds
@@ -22,11 +29,13 @@
 //
 // Threads and ownership:
 //  - audio thread (process, setSlot, requestAudition): takes no lock, allocates and frees nothing,
-//    makes no system call. It reads the instance pointers (atomics), copies the parameter slots
-//    (atomics) into the zones of the instances it computes, and hands a faded-out instance back
-//    through `retired`.
+//    makes no system call. It reads the instance pointers (atomics), takes an instance's newest values
+//    snapshot (an atomic exchange; it acknowledges the one it plays), copies the parameter slots (atomics)
+//    into the zones of the instances it computes, and hands a faded-out instance back through `retired`.
+//    Nothing the audio thread computes is written by another thread.
 //  - watcher thread: the only thread that creates instances (off the audio thread) and the only one
-//    that frees them (what the audio thread retired, or a pending instance never played). It holds
+//    that frees them (what the audio thread retired, or a pending instance never played), and the only
+//    one that makes and frees values snapshots (one the audio thread acknowledged it left). It holds
 //    opMutex while it touches instances; prepare() takes the same mutex.
 //  - compiler thread (Tiered only): compiles LLVM factories; hands them to the watcher.
 //  - control threads (setParameter, status, history, audition, promote, waits): never touch an
@@ -68,16 +77,17 @@ struct EngineOptions {
 
 struct EngineStatus {
     long reloads = 0;          // publishes applied: compiles + updates
-    long compiles = 0;         // of which compiled and crossfaded
-    long updates = 0;          // of which constant-only updates (fast path)
+    long compiles = 0;         // of which compiled (or, an IR document, a new runtime instance) and crossfaded
+    long updates = 0;          // of which values-only updates (no compile, no new instance)
     long activations = 0;      // swaps/updates the audio thread has started playing
     long failures = 0;         // publishes that did not compile
     double last_compile_ms = 0;  // time of the last compile (or update): from the file's text to the DSP handed over
     std::string last_error;    // empty after a successful reload
     std::string backend;       // llvm | interpreter | tiered
-    std::string tier = "none"; // of the DSP handed to the audio thread last: interpreter | llvm | bypass | none
+    std::string tier = "none"; // of the DSP handed to the audio thread last: interpreter | llvm | runtime | bypass | none
     std::string audition = "live";  // live | pin:<id> | bypass
-    bool lifted = false;       // the newest DSP takes constant-only updates
+    bool lifted = false;       // the newest FAUST program takes constant-only updates
+    bool runtime = false;      // the newest model is an IR document played by the runtime
 };
 
 // One published model, as history() lists it.
@@ -136,16 +146,26 @@ private:
     struct Factory;
     struct Entry;
     struct Job;
+    struct Snapshot;
     using Defaults = std::vector<std::optional<double>>;  // the widgets' defaults, by index (none: not one number)
     uint64_t postAudition(Audition mode, long key, bool byStep);
     void watch();
     void compileLoop();
     void publish(const std::string& text);
+    // an IR document: false + error when refused; `updated`: a values-only update (else a new instance)
+    bool publishModel(const std::string& body, const std::shared_ptr<Entry>& entry, bool& updated, std::string& error);
     // the rest under opMutex (watcher thread)
     bool update(const LiftedCode& lifted, const std::shared_ptr<Entry>& entry);
     bool compile(const std::string& body, const LiftedCode& lifted, const std::shared_ptr<Entry>& entry, std::string& error);
+    // a new instance becomes the newest model: channel checks, the history entry, the control side's copies
+    bool adopt(std::unique_ptr<Instance> next, const std::shared_ptr<Entry>& entry, std::string& error);
     std::unique_ptr<Instance> instantiate(const std::shared_ptr<Structure>& s, bool llvm, const std::vector<double>& values,
                                           const Defaults& defaults, std::string& error);
+    std::unique_ptr<Instance> instantiateModel(const std::shared_ptr<Entry>& entry, std::string& error);  // an IR document's
+    void bind(Instance* inst);  // parameter slots -> the instance's zones
+    void handValues(Instance* inst, std::unique_ptr<Snapshot> snapshot);  // to the audio thread, newest wins
+    void releaseSnapshots(Instance* inst);  // free what the audio thread has left
+    bool takeValues(Instance* inst);        // audio thread (or prepare): the newest snapshot, if any
     bool parameterSet(const std::string& address);  // has a value been set at this address
     void post(Instance* next);
     void bury(Instance* dead);  // to the graveyard: freed by the watcher when libfaust is not busy compiling
@@ -170,8 +190,6 @@ private:
     std::atomic<Instance*> current{nullptr}, pending{nullptr}, retired{nullptr};
     Instance* fading = nullptr;  // audio thread only
     int fadePos = 0;
-    std::atomic<long> valueGeneration{0};
-    long seenGeneration = 0;     // audio thread only
     std::atomic<long long> activationMicros{0};
     std::atomic<long> activations{0};
     std::vector<std::vector<float>> scratchOld;

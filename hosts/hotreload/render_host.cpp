@@ -1,4 +1,5 @@
-// adac-hotreload-render: a command-line host around HotReloadEngine, for tests and benchmarks.
+// adac-hotreload-render: a command-line host around HotReloadEngine, for tests and benchmarks. PATH holds an IR
+// document (what adac.HotReload publishes: played by the runtime) or FAUST code (compiled with libfaust).
 //
 //   adac-hotreload-render --lift FILE   (prints FILE's lifted code; the skeleton goes to stderr)
 //   adac-hotreload-render PATH FS [--backend llvm|interpreter|tiered] [--promote auto|manual] [--crossfade N]
@@ -15,10 +16,10 @@
 // engine.process is bracketed by adac::RtScope (hosts/rtcheck/rtcheck.h), and the host's own buffers
 // are sized before it, so under the real-time checker only the engine's work is counted.
 // Commands on standard input, one per line; each answers one line on standard output:
-//   wait N MS        wait until N reloads (compiles + constant updates) are done -> "ok" | "timeout"
+//   wait N MS        wait until N reloads (compiles + values updates) are done   -> "ok" | "timeout"
 //   waitfail N MS    wait until N publishes have failed to compile              -> "ok" | "timeout"
 //   waittier T MS    wait until the DSP handed to the audio thread last is of tier T
-//                    (interpreter | llvm | bypass)                               -> "ok" | "timeout"
+//                    (interpreter | llvm | runtime | bypass)                     -> "ok" | "timeout"
 //   promote MS       tiered: wait until the LLVM build of what plays is ready and handed to the audio
 //                    thread (with --promote manual, this is what lets it swap)  -> "ok" | "timeout"
 //   input silence | input sine HZ [AMP] | input noise [AMP]
@@ -32,7 +33,7 @@
 //   get ADDR         -> "value V" | "none"
 //   addresses        -> "addresses A B ..." (the newest DSP's parameters)
 //   status           -> "status reloads=R compiles=C updates=U activations=A failures=F ms=T backend=B
-//                        tier=T audition=live|bypass|pin:K lifted=0|1 | last error"
+//                        tier=T audition=live|bypass|pin:K lifted=0|1 runtime=0|1 | last error"
 //   history          -> "history <count> <id>:<step>:<loss>:<compile|update> ..." (oldest first, at most 32;
 //                        '-' for a step or loss the publish's tag line did not give)
 //   audition live | audition bypass | audition pin K
@@ -253,7 +254,7 @@ int main(int argc, char** argv)
             std::cout << "status reloads=" << s.reloads << " compiles=" << s.compiles << " updates=" << s.updates
                       << " activations=" << s.activations << " failures=" << s.failures << " ms=" << s.last_compile_ms
                       << " backend=" << s.backend << " tier=" << s.tier << " audition=" << s.audition
-                      << " lifted=" << (s.lifted ? 1 : 0) << " | " << s.last_error.substr(0, s.last_error.find('\n')) << std::endl;
+                      << " lifted=" << (s.lifted ? 1 : 0) << " runtime=" << (s.runtime ? 1 : 0) << " | " << s.last_error.substr(0, s.last_error.find('\n')) << std::endl;
         } else if (word == "history") {
             const auto entries = engine.history();
             std::ostringstream reply;
