@@ -1,26 +1,28 @@
 """Hot reload: hear a model while it trains.
 
-    live = adac.HotReload(48000, name="MyReverb", controls={"dry_wet": True}, path="build/live/model.dsp")
+    live = adac.HotReload(48000, name="MyReverb", controls={"dry_wet": True}, path="build/live/model.json")
     for step in range(steps):
         ...optimiser step...
-        live.update(model, step=step, loss=loss.item())   # re-emits; publishes only when the code changed
+        live.update(model, step=step, loss=loss.item())   # re-extracts; publishes only when the model changed
 
-The running host (``hosts/hotreload``: a JUCE plugin and a command-line host, built by
-``build_host``) watches the file. When only coefficients changed (the usual training step) it
-writes the new constants into the running DSP without compiling (the host's constant-lifting
-fast path, ~5 ms publish-to-audio); otherwise it compiles the new code with libfaust off the
-audio thread and crossfades to it. Every slider keeps its value by FAUST address. See
-docs/hotreload.md.
+``update`` publishes the model as the C++ runtime reads it: the JSON of
+``adac.backends.runtime.runtime_document(ir, controls)`` (the IR and its realisation), no code. The running host
+(``hosts/hotreload``: a JUCE plugin and a command-line host, built by ``build_host``) watches the file and loads
+it with the runtime (``runtime/``), with no compiler: when only numbers changed (the usual training step, or a delay
+within its line's capacity) the playing instance takes the new values at a block boundary and its state goes on;
+otherwise (a new structure) the host builds a new instance and crossfades to it. Every slider keeps its value by
+address. ``publish(code)`` writes hand-written FAUST code (a ``.dsp``), which the host compiles with libfaust
+as before. See docs/hotreload.md.
 
-The emitter is incremental (:class:`adac.frontend.flamo.live.LiveExtractor`): the first ``update``
+The extractor is incremental (:class:`adac.frontend.flamo.live.LiveExtractor`): the first ``update``
 extracts the model's structure (and validates the IR once); later steps re-read only the parameter
-values and emit the same code text apart from float literals, which is what the host's fast path
-needs. The code is what ``adac.flamo_to_faust(model, fs, name=name, controls=controls)`` gives, exactly;
-a change of structure (modules, shapes, constructor arguments) is detected and extracted in full.
+values. The document is ``runtime_document(adac.flamo_to_json(model, fs, name=name), controls)``, exactly; the IR
+is validated again only after a change of structure (modules, shapes, constructor arguments), which the extractor
+detects and extracts in full; the delay limits are checked at every step (a delay may grow).
 
 Each published file starts with a tag line, ``// adac-publish`` followed by ``step=<int>`` and
 ``loss=<repr of a float>`` when ``update`` (or ``publish``) was given them; the host lists publishes by
-it (its ``history``) and strips it before it reads the code.
+it (its ``history``) and strips it before it reads the document or the code.
 
 Publishing writes a temp file in the same folder and renames it over the target, so a reader
 sees the old file or the new one, never half of either. Two publishers on one path: each publish
@@ -28,8 +30,9 @@ is a whole file and the last rename wins; an advisory lock (``fcntl.flock`` on `
 serialises the write-and-rename, and a publisher that cannot take it at once skips (returns
 False, counts it in ``skipped``, and publishes that code at its next chance) instead of waiting.
 
-The training loop never waits for the host. What ``update`` does cost is the emitter (a few ms to
-tens of ms per step; see bench/hotreload_e2e.py); ``background=True`` moves it to a worker thread:
+The training loop never waits for the host. What ``update`` does cost is the extractor (a few ms to
+tens of ms per step, most of it FLAMO's own filter coefficients; see bench/hotreload_e2e.py) and the JSON text
+(1 ms at 16 lines, 6 ms at 64 with a GEQ per line); ``background=True`` moves it to a worker thread:
 ``update`` then only snapshots the model's parameters (``state_dict``, cheap; the first call also
 deep-copies the model once) and the worker emits and publishes the newest snapshot with its tags,
 dropping older ones it had no time for.
@@ -39,6 +42,7 @@ from __future__ import annotations
 import copy
 import fcntl
 import hashlib
+import json
 import operator
 import os
 import tempfile
@@ -47,10 +51,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..backends.faust import json_to_faust
+from ..backends.runtime import runtime_document
 from ..common.errors import AdacError
 from ..common.fileio import default_permissions, os_error
 from ..frontend.flamo.live import LiveExtractor
+from ..ir.document import check_delay_limits
 from .host import CommandLineHost, build_host
 
 __all__ = ["CommandLineHost", "HotReload", "build_host", "tag_line"]
@@ -74,16 +79,16 @@ def tag_line(step=None, loss=None) -> str:
 
 
 class HotReload:
-    """Publisher of a training model's FAUST code to a watched file.
+    """Publisher of a training model to a watched file, as the runtime's IR document (see the module doc).
 
     Args:
-        fs: sample rate of the generated code.
-        name, controls: passed to ``adac.flamo_to_faust``.
-        path: the published ``.dsp`` (default ``build/live/<name>.dsp`` under the working folder).
+        fs: sample rate of the model's IR.
+        name: the IR's name; controls: the macro-controls (as for ``adac.backends.runtime.runtime_document``).
+        path: the published file (default ``build/live/<name>.json`` under the working folder).
         every_n_steps: publish at most every n-th ``update`` call.
         min_interval_s: and at most once per this many seconds (``force`` skips both).
-        emit: ``emit(model) -> str``; default the incremental FLAMO frontend then the FAUST backend (the code
-            ``adac.flamo_to_faust`` gives).
+        emit: ``emit(model) -> str`` (the text to publish: a runtime document's JSON or FAUST code); default the
+            incremental FLAMO frontend then :func:`runtime_document` as JSON.
         background: emit and publish on a worker thread (see the module doc); ``flush()`` waits for it.
     """
 
@@ -93,12 +98,13 @@ class HotReload:
         if every_n_steps < 1 or min_interval_s < 0:
             raise AdacError("HotReload: every_n_steps must be >= 1 and min_interval_s >= 0")
         self.fs, self.name, self.controls = fs, name, controls
-        self.path = Path(path) if path else Path("build") / "live" / f"{name}.dsp"
+        self.path = Path(path) if path else Path("build") / "live" / f"{name}.json"
         if self.path.is_dir():
-            raise AdacError(f"HotReload: {self.path} is a directory: give the path of the .dsp file to publish")
+            raise AdacError(f"HotReload: {self.path} is a directory: give the path of the file to publish")
         self.every_n_steps, self.min_interval_s = every_n_steps, min_interval_s
         self._emit = emit
         self.extractor = LiveExtractor(fs, name=name)  # the default emitter's frontend (its ``extractions``)
+        self._validated = 0  # the extractor's extractions when the IR was last validated with the controls
         self.steps = 0       # update() calls
         self.published = 0   # files written
         self.skipped = 0     # publishes skipped because another publisher held the lock
@@ -114,10 +120,26 @@ class HotReload:
         self._worker: threading.Thread | None = None
 
     def emit(self, model) -> str:
+        """The text ``update`` publishes for ``model``: the runtime document's JSON (or what ``emit`` gives)."""
         if self._emit is not None:
             return self._emit(model)
-        # the extractor validated the IR when it read the structure; a later step changed numbers only
-        return json_to_faust(self.extractor(model), self.controls, validate=False)
+        try:
+            return json.dumps(self.document(model), separators=(",", ":"), allow_nan=False)
+        except ValueError as error:  # NaN or infinity: JSON has neither, and the runtime would refuse it
+            raise AdacError(f"HotReload: the model's document holds a number that is not finite ({error}): "
+                            "not published") from None
+
+    def document(self, model) -> dict:
+        """The runtime document of ``model`` now (:func:`adac.backends.runtime.runtime_document`)."""
+        ir = self.extractor(model)
+        # the extractor validated the IR when it read the structure; a later step changed numbers only (a delay
+        # may have grown: its limits are checked every step, cheaply)
+        structure = self.extractor.extractions != self._validated
+        if not structure:
+            check_delay_limits(ir)
+        document = runtime_document(ir, self.controls, validate=structure)
+        self._validated = self.extractor.extractions
+        return document
 
     def update(self, model, force: bool = False, *, step=None, loss=None) -> bool:
         """Re-emit ``model``; publish if the code changed and the throttle allows.
@@ -137,9 +159,16 @@ class HotReload:
         self._last_time = time.monotonic()
         return self._write(self.emit(model), tag)
 
-    def publish(self, code: str, *, step=None, loss=None) -> bool:
-        """Write the tag line and ``code`` atomically unless ``code`` is what was last published (whatever
-        the tags). Never waits for another publisher."""
+    def publish(self, code, *, step=None, loss=None) -> bool:
+        """Write the tag line and ``code`` (FAUST code, or a runtime document: a dict or its JSON) atomically
+        unless it is what was last published (whatever the tags). Never waits for another publisher."""
+        if isinstance(code, dict):
+            try:
+                code = json.dumps(code, separators=(",", ":"), allow_nan=False)
+            except ValueError as error:
+                raise AdacError(f"HotReload.publish: the document holds a number that is not finite ({error})") from None
+        if not isinstance(code, str):
+            raise AdacError(f"HotReload.publish: expected FAUST code or a runtime document, got {type(code).__name__}")
         return self._write(code, tag_line(step, loss))
 
     def _write(self, code: str, tag: str) -> bool:

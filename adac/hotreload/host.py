@@ -17,29 +17,42 @@ from ..common.resources import data_dir
 
 TARGETS = ("cli", "plugin")
 HOST_DIR_NAME = "hotreload"
+SANITIZERS = ("thread", "address", "undefined")
 
 
-def build_host(build_dir=None, *, targets=TARGETS, jobs: int = 2, juce_build=None) -> dict[str, Path]:
-    """Build the hot-reload hosts with CMake + Ninja.
+def build_host(build_dir=None, *, targets=TARGETS, jobs: int = 2, juce_build=None,
+               sanitize: str | None = None) -> dict[str, Path]:
+    """Build the hot-reload hosts with CMake + Ninja (the engine links the runtime, ``runtime/``, built with it).
 
     ``targets``: any of "cli" (``adac-hotreload-render``, no JUCE: built in ``build_dir``, default
     ``build/hotreload`` under the working folder) and "plugin" (the JUCE VST3 + Standalone: built as one
     more project of the shared JUCE build tree ``juce_build``, default ``build/juce-build``, where it links
     the JUCE modules library every adac plugin of that tree links; JUCE is not compiled again).
+    ``sanitize`` ("thread", "address" or "undefined"; "cli" only): the command-line host and everything it compiles
+    (engine, runtime) built with ``-fsanitize=<sanitize>``, by default into ``build/hotreload-<sanitize>``.
     Returns ``{"cli": path}`` and/or ``{"vst3": path, "standalone": path}``.
     """
     targets = tuple(targets)
     unknown = set(targets) - set(TARGETS)
     if unknown or not targets:
         raise AdacError(f"build_host: targets must be among {list(TARGETS)}, got {list(targets)}")
+    if sanitize is not None and (sanitize not in SANITIZERS or targets != ("cli",)):
+        raise AdacError(f"build_host: sanitize must be one of {list(SANITIZERS)} and targets ('cli',), got "
+                        f"{sanitize!r} and {list(targets)}")
     source = data_dir("hosts") / HOST_DIR_NAME
     built = {}
     if "cli" in targets:
-        build_dir = Path(build_dir or Path("build") / "hotreload").resolve()
+        default = "hotreload" if sanitize is None else f"hotreload-{sanitize}"
+        build_dir = Path(build_dir or Path("build") / default).resolve()
         cmake = os.environ.get("ADAC_CMAKE", "cmake")
         if not (build_dir / "CMakeCache.txt").exists():
-            toolchain.run([cmake, "-S", str(source), "-B", str(build_dir), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
-                           "-DADAC_HOTRELOAD_PLUGIN=OFF"], "CMake configure of the hot-reload host")
+            flags = []
+            if sanitize:
+                flags = [f"-DCMAKE_CXX_FLAGS=-fsanitize={sanitize} -g -fno-omit-frame-pointer",
+                         f"-DCMAKE_EXE_LINKER_FLAGS=-fsanitize={sanitize}"]
+            toolchain.run([cmake, "-S", str(source), "-B", str(build_dir), "-G", "Ninja",
+                           f"-DCMAKE_BUILD_TYPE={'RelWithDebInfo' if sanitize else 'Release'}",
+                           "-DADAC_HOTRELOAD_PLUGIN=OFF", *flags], "CMake configure of the hot-reload host")
         toolchain.run([cmake, "--build", str(build_dir), "--parallel", str(jobs), "--target", "adac-hotreload-render"],
                       "hot-reload host build")
         built["cli"] = build_dir / "adac-hotreload-render"
@@ -103,7 +116,7 @@ class CommandLineHost:
         return self.errors.read()
 
     def status(self) -> dict:
-        """The ``status`` answer: counts (reloads, compiles, updates, activations, failures, lifted) as ints,
+        """The ``status`` answer: counts (reloads, compiles, updates, activations, failures, lifted, runtime) as ints,
         ``ms`` as a float, backend, tier and audition as strings, ``error``: the last error ("" if none)."""
         words, _, error = self.ask("status").partition("|")
         fields = dict(word.split("=", 1) for word in words.split()[1:])
