@@ -23,6 +23,7 @@ from ...ir.fractional import DEFAULT_ORDER
 
 CONTROL_FIELDS = ("default", "min", "max", "trained", "gamma_max", "lossless", "law")
 RENDERERS = {False: "adac-runtime-render", True: "adac-runtime-render-double"}
+TOOLS = (*RENDERERS.values(), "adac-runtime-kinds")
 
 
 def runtime_document(ir: dict, controls: dict | None = None, fractional_order: int = DEFAULT_ORDER, *,
@@ -45,7 +46,7 @@ def _sources() -> list[Path]:
     return files + [data_dir("faust") / "arch" / "render_main.cpp"]
 
 
-def build_runtime(targets: tuple[str, ...] = tuple(RENDERERS.values()), *, build_type: str = "Release",
+def build_runtime(targets: tuple[str, ...] = TOOLS, *, build_type: str = "Release",
                   options: tuple[str, ...] = ()) -> Path:
     """Build the runtime's targets with CMake + Ninja, once per source digest and configuration (cached under
     ``$ADAC_CACHE/runtime``; concurrent builders wait for each other). Returns the build folder."""
@@ -87,3 +88,9 @@ def build_runtime_renderer(ir: dict, controls: dict | None = None, *, double: bo
     if not binary.exists():
         raise AdacError(f"the runtime build produced no {binary}")
     return (str(binary), "--model", str(write_model(document)))
+
+
+def runtime_kinds() -> list[str]:
+    """The IR node kinds the runtime realises (its kind table, as the runtime itself lists it)."""
+    return toolchain.run([str(build_runtime() / "adac-runtime-kinds")], "listing the runtime's kinds",
+                         text=True).stdout.split()
