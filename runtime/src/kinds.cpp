@@ -3,6 +3,7 @@
 // its processor. The rows' names are the schema's node kinds (tests/test_runtime.py compares them).
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <Eigen/Core>
 
@@ -468,11 +469,105 @@ private:
 // ---------------------------------------------------------------------------------------------------------
 // gain (diagonal gains or a matrix: one matrix product over the block) and householder (x - 2 u (u^T x))
 
+// Hadamard structure detected from a matrix's values (adac.ir.hadamard.hadamard_form, the same rules):
+// m[a][b] == row[a] col[b] H[pi[a]][sigma[b]], H Sylvester's (+-1 entries), to 1e-12 relative.
+struct HadamardForm {
+    std::vector<double> row, col;
+    std::vector<int> pi, sigma;
+};
+
+int sylvester(int i, int j) { return __builtin_popcount(unsigned(i & j)) % 2 ? -1 : 1; }
+
+bool sylvesterLabels(const std::vector<signed char>& signs, int n, std::vector<int>& pi, std::vector<int>& sigma)
+{
+    int k = 0;
+    while ((1 << k) < n) ++k;
+    std::map<std::vector<signed char>, int> span;
+    span[std::vector<signed char>(signs.begin(), signs.begin() + n)] = 0;
+    std::vector<int> generators;
+    for (int a = 1; a < n; ++a) {
+        std::vector<signed char> rowA(signs.begin() + size_t(a) * size_t(n), signs.begin() + size_t(a + 1) * size_t(n));
+        if (span.count(rowA)) continue;
+        if (int(generators.size()) == k) return false;
+        const int bit = 1 << generators.size();
+        generators.push_back(a);
+        std::vector<std::pair<std::vector<signed char>, int>> before(span.begin(), span.end());
+        for (auto& [v, mask] : before) {
+            std::vector<signed char> product(static_cast<size_t>(n));
+            for (int b = 0; b < n; ++b) product[size_t(b)] = static_cast<signed char>(v[size_t(b)] * rowA[size_t(b)]);
+            span[product] = mask | bit;
+        }
+    }
+    if (int(span.size()) != n) return false;
+    pi.assign(size_t(n), -1);
+    sigma.assign(size_t(n), 0);
+    for (int a = 0; a < n; ++a) {
+        auto it = span.find(std::vector<signed char>(signs.begin() + size_t(a) * size_t(n), signs.begin() + size_t(a + 1) * size_t(n)));
+        if (it != span.end()) pi[size_t(a)] = it->second;
+    }
+    for (size_t m = 0; m < generators.size(); ++m)
+        for (int b = 0; b < n; ++b)
+            if (signs[size_t(generators[m]) * size_t(n) + size_t(b)] < 0) sigma[size_t(b)] |= 1 << m;
+    std::vector<int> p = pi, q = sigma;
+    std::sort(p.begin(), p.end()), std::sort(q.begin(), q.end());
+    for (int a = 0; a < n; ++a)
+        if (p[size_t(a)] != a || q[size_t(a)] != a) return false;
+    for (int a = 0; a < n; ++a)
+        for (int b = 0; b < n; ++b)
+            if (sylvester(pi[size_t(a)], sigma[size_t(b)]) != signs[size_t(a) * size_t(n) + size_t(b)]) return false;
+    return true;
+}
+
+bool hadamardForm(const std::vector<double>& m, int n, HadamardForm& f)
+{
+    constexpr double rtol = 1e-12;
+    if (n < 2 || (n & (n - 1)) || n > 4096) return false;
+    for (double x : m)
+        if (!std::isfinite(x) || x == 0) return false;
+    const auto at = [&](int a, int b) { return m[size_t(a) * size_t(n) + size_t(b)]; };
+    const double first = at(0, 0), sign = first > 0 ? 1.0 : -1.0;
+    f.row.resize(size_t(n)), f.col.resize(size_t(n));
+    for (int a = 0; a < n; ++a) f.row[size_t(a)] = at(a, 0) * sign;
+    for (int b = 0; b < n; ++b) f.col[size_t(b)] = at(0, b) / std::abs(first);
+    const bool rowsEqual = std::all_of(f.row.begin(), f.row.end(), [&](double r) { return std::abs(r) == std::abs(f.row[0]); });
+    const bool colsUnit = std::all_of(f.col.begin(), f.col.end(), [](double c) { return std::abs(c) == 1; });
+    if (rowsEqual && !colsUnit) {  // column gains (H diag(g)): scale the inputs, not both sides
+        const double scale = std::abs(f.row[0]);
+        for (double& r : f.row) r = r > 0 ? 1.0 : r < 0 ? -1.0 : 0.0;
+        for (double& c : f.col) c *= scale;
+    }
+    std::vector<signed char> signs(m.size());
+    for (int a = 0; a < n; ++a)
+        for (int b = 0; b < n; ++b) {
+            const double ratio = at(a, b) / (f.row[size_t(a)] * f.col[size_t(b)]);
+            if (std::abs(std::abs(ratio) - 1) > rtol) return false;
+            signs[size_t(a) * size_t(n) + size_t(b)] = ratio > 0 ? 1 : -1;
+        }
+    if (!sylvesterLabels(signs, n, f.pi, f.sigma)) return false;
+    for (int a = 0; a < n; ++a)
+        for (int b = 0; b < n; ++b) {
+            const double rebuilt = f.row[size_t(a)] * f.col[size_t(b)] * sylvester(f.pi[size_t(a)], f.sigma[size_t(b)]);
+            if (std::abs(rebuilt - at(a, b)) > rtol * std::abs(at(a, b))) return false;
+        }
+    return true;
+}
+
+// values: diagonal gains; a matrix [out][in]; or (shape {1}) a Hadamard matrix's row, col, pi and sigma
 void readGain(Reader& r, const json& j, PlanNode& node)
 {
     readDiagonal(r, j, node);
     std::vector<double> g = node.diagonal ? r.vector(r.field(j, node, "gains"), node, "gains", size_t(node.in))
                                           : r.matrix(r.field(j, node, "matrix"), node, "matrix", size_t(node.out), size_t(node.in));
+    HadamardForm form;
+    if (!node.diagonal && node.in == node.out && hadamardForm(g, node.in, form)) {
+        node.shape = {1};
+        for (const auto* part : {&form.row, &form.col})
+            for (double x : *part) r.push(x);
+        for (const auto* part : {&form.pi, &form.sigma})
+            for (int x : *part) r.push(double(x));
+        return;
+    }
+    node.shape = {0};
     for (double x : g) r.push(x);
 }
 
@@ -486,6 +581,7 @@ public:
     {
         Sig<R> y = this->own();
         const R* v = run.v + this->plan.offset;
+        if (!this->plan.shape.empty() && this->plan.shape[0] == 1) return hadamard(in, y, n, v);
         if (this->plan.diagonal) {
             for (int c = 0; c < this->plan.in; ++c) {
                 const R g = v[c];
@@ -500,6 +596,51 @@ public:
         out.noalias() = ConstRows<R>(v, this->plan.out, this->plan.in) * x;
         return y;
     }
+
+private:
+    // y = diag(row) P_pi H P_sigma diag(col) x as a fast Walsh-Hadamard transform over the block:
+    // N log2 N additions per sample, each stage vectorised over time
+    Sig<R> hadamard(Sig<R> in, Sig<R> y, int n, const R* v)
+    {
+        const int N = this->plan.in;
+        const R *row = v, *col = v + N, *pi = v + 2 * N, *sigma = v + 3 * N;
+        for (int b = 0; b < N; ++b) {  // transform input sigma[b] takes column b
+            const R* x = in.ch(b);
+            R* z = y.ch(int(sigma[b]));
+            for (int t = 0; t < n; ++t) z[t] = x[t] * col[b];
+        }
+        for (int h = 1; h < N; h *= 2)
+            for (int i = 0; i < N; i += 2 * h)
+                for (int k = i; k < i + h; ++k) {
+                    R *a = y.ch(k), *b = y.ch(k + h);
+                    for (int t = 0; t < n; ++t) {
+                        const R s = a[t] + b[t], d = a[t] - b[t];
+                        a[t] = s, b[t] = d;
+                    }
+                }
+        // output a takes transform output pi[a]: a permutation applied through the scratch rows
+        Sig<R> z = scratch();
+        for (int a = 0; a < N; ++a) {
+            const R* from = y.ch(int(pi[a]));
+            R* to = z.ch(a);
+            for (int t = 0; t < n; ++t) to[t] = from[t] * row[a];
+        }
+        return z;
+    }
+    Sig<R> scratch()
+    {
+        return {permuted.data(), this->stride};
+    }
+
+public:
+    void prepare(int maxBlock, std::vector<Node<R>*>& decaying) override
+    {
+        Node<R>::prepare(maxBlock, decaying);
+        if (!this->plan.shape.empty() && this->plan.shape[0] == 1) permuted.assign(size_t(this->plan.out) * this->stride, R(0));
+    }
+
+private:
+    std::vector<R> permuted;
 };
 
 void readHouseholder(Reader& r, const json& j, PlanNode& node)
