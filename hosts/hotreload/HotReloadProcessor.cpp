@@ -1,14 +1,15 @@
-// adac hot-reload plugin: plays the FAUST file a training script publishes (adac.HotReload).
-// The watched path comes from the environment (ADAC_HOTRELOAD_PATH) or the saved state; the
-// default is ~/.local/share/adac/live.dsp. The engine's status (reloads, tier, last error) is written
-// next to it, to <path>.status.json. Compilation is tiered by default (libfaust's interpreter build
-// plays as soon as it compiles, the LLVM build replaces it when ready); ADAC_HOTRELOAD_BACKEND=llvm or
-// =interpreter selects one backend. Buses are stereo; the running DSP's channels map onto them (a mono
-// input takes the left channel, a mono output feeds both). The macro-controls' stable addresses
-// (/adac/rt60, /adac/dry_wet, /adac/pre_delay) are host parameters, so their positions survive every
-// reload; the FAUST code clamps them to its own ranges. "audition" (live / pinned / bypass) and
-// "pinned step" choose what plays: the live model, the newest published model whose step is at most
-// "pinned step", or the dry input (crossfaded).
+// adac hot-reload plugin: plays the model a training script publishes (adac.HotReload: an IR document the adac
+// runtime plays, no compiler) or a hand-written FAUST file (compiled with libfaust).
+// The watched path comes from the environment (ADAC_HOTRELOAD_PATH) or the saved state; the default is
+// ~/.local/share/adac/live.dsp (the content says what it is, not the name). The engine's status (reloads, tier,
+// last error) is written next to it, to <path>.status.json. FAUST code is compiled tiered by default (libfaust's
+// interpreter build plays as soon as it compiles, the LLVM build replaces it when ready);
+// ADAC_HOTRELOAD_BACKEND=llvm or =interpreter selects one backend. Buses are stereo; the running DSP's channels
+// map onto them (a mono input takes the left channel, a mono output feeds both). The macro-controls' stable
+// addresses (/adac/rt60, /adac/dry_wet, /adac/pre_delay) are host parameters, so their positions survive every
+// reload; the model clamps them to its own ranges. "audition" (live / pinned / bypass) and "pinned step" choose
+// what plays: the live model, the newest published model whose step is at most "pinned step", or the dry input
+// (crossfaded).
 //
 // Real time: processBlock takes no lock, allocates nothing and makes no system call (it is bracketed by
 // adac::RtScope for hosts/rtcheck): host parameter values go to the engine's parameter slots (atomics;
