@@ -2,6 +2,8 @@
 // refusal names the node's path (or the document's field). No number reaches the Values unless finite.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -22,6 +24,15 @@ namespace {
 
 std::string pathOf(const PlanNode& node) { return node.path.empty() ? std::string("<root>") : node.path; }
 
+// a name from the document, printable in a message: at most `max` bytes, control characters and non-ASCII bytes '?'
+std::string printable(const std::string& name, size_t max)
+{
+    std::string out = name.substr(0, max);
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+    return out;
+}
+
 // the latency of every node, children first (pre-order indices: a child's index is above its parent's)
 int computeLatency(const PlanNode& node, const double* v, std::vector<int>& latency)
 {
@@ -40,6 +51,19 @@ void checkLoops(const PlanNode& node, const std::vector<int>& latency)
     if (node.kind == "recursion" && latency[size_t(node.children[0].index)] < 1 && latency[size_t(node.children[1].index)] < 1)
         throw Error(pathOf(node) + ": recursion: delay-free loop: neither the feedback nor the feedforward path has a delay "
                                    "of at least one sample on every channel, so the loop cannot run");
+}
+
+// every number of the Values is played in float too (Values::real32): one beyond its range would be infinite
+void checkFloatRange(const PlanNode& node, const std::vector<double>& values)
+{
+    for (const PlanNode& c : node.children) checkFloatRange(c, values);
+    for (size_t i = node.offset; i < node.offset + node.count; ++i)
+        if (std::abs(values[i]) > double(std::numeric_limits<float>::max())) {
+            char number[32];
+            std::snprintf(number, sizeof number, "%g", values[i]);
+            throw Error(pathOf(node) + ": " + node.kind + ": the number " + number +
+                        " (as realised) is beyond the float range the runtime plays in");
+        }
 }
 
 void Reader::fail(const PlanNode& node, const std::string& what) const
@@ -123,7 +147,7 @@ PlanNode Reader::child(const json& j)
     if (++nodes > options.limits.maxNodes) fail(node, "more than " + std::to_string(options.limits.maxNodes) + " nodes");
     const json& kind = field(j, node, "kind");
     if (!kind.is_string()) fail(node, "'kind' must be a string");
-    node.kind = kind.get<std::string>().substr(0, 40);
+    node.kind = printable(kind.get<std::string>(), 40);  // in messages (an unknown kind is refused below)
     auto known = std::find_if(kindTable().begin(), kindTable().end(), [&](const KindRow& r) { return node.kind == r.name; });
     if (known == kindTable().end()) fail(node, "the runtime realises no IR node kind of this name");
     const KindRow& row = *known;
@@ -203,7 +227,7 @@ Controls readControls(const json& doc, detail::Reader& reader, int inputs, int o
             if (c.preDelay.max / 1000 * kMaxSampleRate > reader.options.limits.maxDelaySamples)
                 reader.fail(where, "pre_delay.max is above the longest delay");
         } else {
-            reader.fail(where, "unknown control '" + name.substr(0, 40) + "'");
+            reader.fail(where, "unknown control '" + detail::printable(name, 40) + "'");
         }
     }
     return c;
@@ -231,7 +255,7 @@ Model load(std::string_view text, const LoadOptions& options)
             return !tooDeep;
         });
     } catch (const json::exception& e) {
-        throw Error(std::string("IR: not a JSON document: ") + e.what());
+        throw Error("IR: not a JSON document: " + detail::printable(e.what(), 300));  // it quotes the text
     }
     if (tooDeep) throw Error("IR: the document is nested deeper than " + std::to_string(maxDepth));
     if (!doc.is_object()) throw Error("IR: expected a JSON object");
@@ -294,6 +318,7 @@ Model load(std::string_view text, const LoadOptions& options)
         << c.preDelay.enabled << c.dryWetLinear << (c.rt60Trained == 0) << ' ' << reader.signature;
     plan->signature = sig.str();
 
+    detail::checkFloatRange(plan->root, reader.values);
     values->real64 = std::move(reader.values);
     values->real32.assign(values->real64.begin(), values->real64.end());
     values->latency.assign(plan->nodeCount, 0);
