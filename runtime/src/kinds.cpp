@@ -574,6 +574,8 @@ void readGain(Reader& r, const json& j, PlanNode& node)
 template <class R> using Rows = Eigen::Map<Eigen::Matrix<R, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
 template <class R> using ConstRows = Eigen::Map<const Eigen::Matrix<R, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 
+constexpr int kTile = 64;
+
 template <class R> class GainNode final : public Node<R> {
 public:
     using Node<R>::Node;
@@ -591,9 +593,20 @@ public:
             }
             return y;
         }
-        Rows<R> out(y.p, this->plan.out, n, Eigen::OuterStride<>(Eigen::Index(y.stride)));
-        Rows<R> x(in.p, this->plan.in, n, Eigen::OuterStride<>(Eigen::Index(in.stride)));
-        out.noalias() = ConstRows<R>(v, this->plan.out, this->plan.in) * x;
+        // one matrix product over the block (Eigen's GEMM), in tiles of at most 64 x 64 x 64: Eigen then packs its
+        // operands on the stack (larger products allocate their packing buffers: not on the audio thread)
+        const int rows = this->plan.out, depth = this->plan.in;
+        Rows<R> out(y.p, rows, n, Eigen::OuterStride<>(Eigen::Index(y.stride)));
+        Rows<R> x(in.p, depth, n, Eigen::OuterStride<>(Eigen::Index(in.stride)));
+        ConstRows<R> m(v, rows, depth);
+        for (int c = 0; c < n; c += kTile)
+            for (int r = 0; r < rows; r += kTile)
+                for (int k = 0; k < depth; k += kTile) {
+                    const int nc = std::min(kTile, n - c), nr = std::min(kTile, rows - r), nk = std::min(kTile, depth - k);
+                    auto tile = out.block(r, c, nr, nc);
+                    if (k == 0) tile.noalias() = m.block(r, k, nr, nk) * x.block(k, c, nk, nc);
+                    else tile.noalias() += m.block(r, k, nr, nk) * x.block(k, c, nk, nc);
+                }
         return y;
     }
 

@@ -23,7 +23,7 @@ from ...ir.fractional import DEFAULT_ORDER
 
 CONTROL_FIELDS = ("default", "min", "max", "trained", "gamma_max", "lossless", "law")
 RENDERERS = {False: "adac-runtime-render", True: "adac-runtime-render-double"}
-TOOLS = (*RENDERERS.values(), "adac-runtime-kinds")
+TOOLS = (*RENDERERS.values(), "adac-runtime-kinds", "adac-runtime-realtime")
 
 
 def runtime_document(ir: dict, controls: dict | None = None, fractional_order: int = DEFAULT_ORDER, *,
@@ -43,7 +43,7 @@ def _sources() -> list[Path]:
     """Every file the runtime's build reads (its digest names the build)."""
     root = data_dir("runtime")
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".cpp", ".h", ".txt"))
-    return files + [data_dir("faust") / "arch" / "render_main.cpp"]
+    return files + [data_dir("faust") / "arch" / "render_main.cpp", data_dir("hosts") / "rtcheck" / "rtcheck.h"]
 
 
 def build_runtime(targets: tuple[str, ...] = TOOLS, *, build_type: str = "Release",
