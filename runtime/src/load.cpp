@@ -66,6 +66,19 @@ void checkFloatRange(const PlanNode& node, const std::vector<double>& values)
         }
 }
 
+// Every node's output is a buffer of a block per channel (Node::prepare): their number is bounded as the delays'
+// memory is (10000 nodes of 1024 channels would be 20 GB in blocks of 512 floats).
+constexpr size_t kMaxSignals = size_t(1) << 16;
+
+void checkSignals(const PlanNode& node, size_t& signals, const Reader& reader)
+{
+    signals += size_t(node.out) + (node.kind == "recursion" ? size_t(node.in) : 0);  // a loop's sum too
+    if (signals > kMaxSignals)
+        reader.fail(node, "the model's nodes give more than " + std::to_string(kMaxSignals) +
+                              " signals (each a buffer of a block), the runtime's bound");
+    for (const PlanNode& c : node.children) checkSignals(c, signals, reader);
+}
+
 void Reader::fail(const PlanNode& node, const std::string& what) const
 {
     throw Error(pathOf(node) + ": " + node.kind + ": " + what);
@@ -226,6 +239,11 @@ Controls readControls(const json& doc, detail::Reader& reader, int inputs, int o
             if (c.preDelay.min < 0) reader.fail(where, "pre_delay.min: a delay cannot be negative");
             if (c.preDelay.max / 1000 * kMaxSampleRate > reader.options.limits.maxDelaySamples)
                 reader.fail(where, "pre_delay.max is above the longest delay");
+            // its lines (one per input, sized for the maximum at the highest rate) count with the model's delays
+            reader.memory += detail::nextPowerOfTwo(size_t(c.preDelay.max / 1000 * kMaxSampleRate) + 4) * size_t(inputs);
+            if (reader.memory > reader.options.limits.maxDelayMemory)
+                reader.fail(where, "pre_delay: its lines on " + std::to_string(inputs) + " inputs and the model's delays need more than " +
+                                       std::to_string(reader.options.limits.maxDelayMemory) + " samples of memory");
         } else {
             reader.fail(where, "unknown control '" + detail::printable(name, 40) + "'");
         }
@@ -295,6 +313,8 @@ Model load(std::string_view text, const LoadOptions& options)
         reader.fail(plan->root, "the graph has " + std::to_string(plan->root.in) + " inputs and " + std::to_string(plan->root.out) +
                                     " outputs, the document declares " + std::to_string(plan->inputs) + " and " +
                                     std::to_string(plan->outputs));
+    size_t signals = 0;
+    detail::checkSignals(plan->root, signals, reader);
     values->controls = readControls(doc, reader, plan->inputs, plan->outputs);
     const Controls& c = values->controls;
     plan->controls[0] = c.rt60.enabled;
