@@ -278,6 +278,51 @@ def test_a_bad_document_is_refused_with_a_message_naming_where(renderers, seeds,
     assert proc.stdout == b""
 
 
+def _wide(nodes=70, channels=1024):
+    """A series of diagonal gains of 1024 channels: each node's output is a buffer of a block per channel."""
+    gains = [{"kind": "gain", "path": f"wide.{i}", "in": channels, "out": channels, "diagonal": True, "gains": [0.5] * channels}
+             for i in range(nodes)]
+    return {"format": "adac-ir", "version": "1.0", "name": "wide", "fs": 48000, "input_channels": channels,
+            "output_channels": channels, "graph": {"kind": "series", "path": "wide", "in": channels, "out": channels,
+                                                   "children": gains}}
+
+
+def _pre_delay(inputs=1024, max_ms=21000.0):
+    """A mix of many inputs with a pre-delay of up to 21 s: one line per input, sized for 192 kHz."""
+    return {"format": "adac-ir", "version": "1.0", "name": "pre", "fs": 48000, "input_channels": inputs, "output_channels": 1,
+            "graph": {"kind": "gain", "path": "mix", "in": inputs, "out": 1, "diagonal": False, "matrix": [[1.0] * inputs]},
+            "realisation": {"controls": {"pre_delay": {"default": 0.0, "min": 0.0, "max": max_ms}}}}
+
+
+# the memory a document makes a player allocate is bounded when it loads (before: 10000 such gains were 20 GB of
+# blocks, a pre-delay of 21 s on 1024 inputs 32 GB; the player died of std::bad_alloc or the machine of the OOM killer)
+@pytest.mark.parametrize("build", ["release", "checked"])
+@pytest.mark.parametrize("document,expected", [
+    (_wide(), "wide.63: gain: the model's nodes give more than 65536 signals"),
+    (_pre_delay(), "realisation: controls: pre_delay: its lines on 1024 inputs and the model's delays need more than 33554432 samples"),
+], ids=["signals", "pre-delay-lines"])
+def test_a_document_asking_for_unbounded_memory_is_refused(renderers, tmp_path, build, document, expected):
+    renderer, env = renderers[build]
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(document))
+    proc = _render(renderer, env, path)
+    assert proc.returncode == 2 and proc.stderr.decode().startswith(f"adac: error: {path}: {expected}"), proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("document", [_wide(nodes=60), _pre_delay(inputs=16, max_ms=1000.0)], ids=["signals", "pre-delay-lines"])
+def test_a_document_within_the_memory_bounds_plays(renderers, tmp_path, document):
+    renderer, env = renderers["release"]
+    path = tmp_path / "within.json"
+    path.write_text(json.dumps(document))
+    frames = tmp_path / "input.f64"  # one instance on noise (not one per input channel)
+    np.random.default_rng(0).uniform(-1, 1, (64, document["input_channels"])).astype("<f8").tofile(frames)
+    proc = subprocess.run([str(renderer), "48000", "64", "--input", str(frames), "--model", str(path)], capture_output=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    out = np.frombuffer(proc.stdout, dtype="<f8")
+    assert np.isfinite(out).all() and np.abs(out[2:]).max() > 0
+
+
 @pytest.mark.parametrize("where,reason", [("nowhere.json", "cannot open the file"), (".", "not a readable document")])
 def test_a_missing_model_file_or_a_folder_is_refused(renderers, tmp_path, where, reason):
     renderer, env = renderers["release"]
