@@ -295,3 +295,45 @@ def test_the_command_line_host(rtcheck, hotreload_cli, live, example, tmp_path, 
         report = host.finish()
     assert before > AUDIBLE and after > AUDIBLE, (before, after)
     assert_real_time(report, f"adac-hotreload-render, {scenario}")
+
+
+@pytest.mark.parametrize("change", ["values", "structure"])
+def test_the_hot_reload_command_line_host_playing_ir_documents(rtcheck, hotreload_cli, tmp_path, change):
+    """What ``adac.HotReload`` publishes (an IR document, played by the runtime): a values update (a snapshot the
+    audio thread takes at a block boundary) and a structure change (a new runtime instance, crossfaded), reloaded
+    while the host plays and its parameters move: nothing on the audio thread allocates, locks or calls the system."""
+    import torch  # noqa: PLC0415 - FLAMO and torch only here
+    from flamo_models import FS as MODEL_FS, fdn, set_delays_samples  # noqa: PLC0415
+
+    model = fdn(8, t60=0.3, n_out=1)
+    live = HotReload(MODEL_FS, name="live", controls={"dry_wet": True, "rt60": True, "pre_delay": True},
+                     path=tmp_path / "live.json", min_interval_s=0)
+    live.update(model)
+    with CliHost(rtcheck, hotreload_cli, live.path, tmp_path / "cli.rtcheck.json") as host:
+        host.wait(1)
+        assert host.status()["tier"] == "runtime"
+        host.ok("input noise 0.1")
+        host.ok(f"run {FS // 4}")
+        before = host.peak(2048)
+        if change == "values":
+            with torch.no_grad():
+                for module in model.modules():
+                    if hasattr(module, "param") and "Delay" not in type(module).__name__:
+                        module.param.mul_(0.98)
+        else:  # the longest line beyond its buffer's capacity: a new structure
+            lines = next(m for m in model.modules() if type(m).__name__ == "parallelDelay")
+            samples = lines.s2sample(lines.map(lines.param.detach())).round()
+            samples[int(samples.argmax())] *= 3
+            set_delays_samples(lines, samples.tolist())
+        assert live.update(model)
+        host.wait(2)
+        for k in range(40):  # the reload (and crossfade) while parameters move, block after block
+            host.ok(f"set /adac/dry_wet {0.5 + 0.01 * (k % 10):.2f}")
+            host.ok(f"set /adac/pre_delay {k % 5}")
+            host.ok(f"run {BLOCK}")
+        status = host.status()
+        assert (status["updates"], status["compiles"]) == ((1, 1) if change == "values" else (0, 2)), status
+        after = host.peak(2048)
+        report = host.finish()
+    assert before > AUDIBLE and after > AUDIBLE, (before, after)
+    assert_real_time(report, f"adac-hotreload-render, an IR document, {change}")
