@@ -1,7 +1,7 @@
 """How fast the C++ runtime plays a model, against the FAUST class and the native kernel of the same model.
 
     python3 bench/runtime.py [--sizes 4,16,64,128] [--forms dense,householder,hadamard] [--geq 16,64]
-                             [--controls both|off|on] [--quick] [--instructions]
+                             [--controls both|off|on] [--quick] [--instructions] [--runtime-rev HEAD]
 
 Each model is timed three ways, as ``adac.backends.native.timing`` times a plugin's two realisations for
 ``backend: auto``: the timing architecture ``faust/arch/timing.cpp`` (class ``AdacTimedDsp``, ``timing SAMPLE_RATE
@@ -12,8 +12,10 @@ BLOCK BLOCKS``: blocks of 256 samples of noise, the output checked finite) compi
   native   the native kernel's class (``native_to_cpp``: the FDN loop as a C++ block kernel, the rest FAUST)
   runtime  ``adac::runtime::FaustDsp<float>`` playing the model's runtime document (``runtime_document`` +
            ``write_model``): one binary for every model, timing.cpp around a class whose constructor loads the file
-           named by $ADAC_TIMED_MODEL, linked with the runtime's Release static library (``build_runtime``). No model
-           code is compiled.
+           named by $ADAC_TIMED_MODEL, linked with the runtime's Release static library. No model code is compiled.
+           The library is that of a commit (``--runtime-rev``, default HEAD: ``runtime/`` exported with ``git archive``
+           and built with CMake, Release, as ``build_runtime`` builds it), so work in progress in the checkout is not
+           what is timed; ``--runtime-rev worktree`` times the files as they are (``build_runtime``).
 
 Models: the FDNs of bench/run.py (``tests/flamo_models.fdn``: delays spread over 601..1999 samples, per-line gain and
 lowpass biquad in the loop, dense orthogonal / Householder / Hadamard feedback), 1 input and 2 outputs with the
@@ -159,13 +161,36 @@ def runtime_cpp() -> str:
     return text.replace("<<includeIntrinsic>>", "").replace("<<includeclass>>", RUNTIME_CLASS)
 
 
-def runtime_timing_binary() -> tuple[Path, Path]:
-    """The runtime's timing program (one for every model) and the Release build folder it links; cached by the
-    C++ text, the flags, the compiler and the library's bytes."""
-    build = build_runtime(("adac_runtime",), build_type="Release")
+def runtime_library(rev: str) -> tuple[Path, Path, str]:
+    """The runtime's Release static library and its include folder: of the git revision ``rev`` (its ``runtime/``
+    exported and built with CMake, cached per commit), or of the working tree for ``rev == "worktree"``
+    (:func:`adac.backends.runtime.build_runtime`, which builds whatever the files hold now). Returns the build
+    folder, the include folder and what was built (a commit, or the working tree's source digest)."""
+    if rev == "worktree":
+        build = build_runtime(("adac_runtime",), build_type="Release")
+        return build, data_dir("runtime") / "include", f"worktree (source digest {build.name})"
+    sha = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    root = toolchain.cache_dir() / "bench-runtime" / sha[:12]
+    build, source = root / "build", root / "src"
+    if not (build / "libadac_runtime.a").exists():
+        source.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha, "runtime"], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+        cmake = os.environ.get("ADAC_CMAKE", "cmake")
+        toolchain.run([cmake, "-S", str(source / "runtime"), "-B", str(build), "-G", "Ninja",
+                       "-DCMAKE_BUILD_TYPE=Release", "-DADAC_RUNTIME_TOOLS=OFF"], "CMake configure of the runtime")
+        toolchain.run([cmake, "--build", str(build), "--target", "adac_runtime"], "runtime build")
+    return build, source / "runtime" / "include", f"commit {sha[:12]}"
+
+
+def runtime_timing_binary(rev: str) -> tuple[Path, Path, str]:
+    """The runtime's timing program (one for every model), the build folder of the library it links and what that
+    library was built from; the program is cached by the C++ text, the flags, the compiler and the library's bytes."""
+    build, include, what = runtime_library(rev)
     library = build / "libadac_runtime.a"
     compiler = toolchain.cxx()
-    flags = [*PLUGIN_CXXFLAGS, "-isystem", str(toolchain.eigen_include()), "-I", str(data_dir("runtime") / "include")]
+    flags = [*PLUGIN_CXXFLAGS, "-isystem", str(toolchain.eigen_include()), "-I", str(include)]
     cpp = runtime_cpp()
     binary = toolchain.cache_dir() / "timing" / (
         f"timing-runtime-{digest(cpp, ' '.join(flags), compiler, hashlib.sha256(library.read_bytes()).hexdigest())}")
@@ -177,7 +202,7 @@ def runtime_timing_binary() -> tuple[Path, Path]:
                           "C++ compile of the runtime's timing program")
             write_bytes_atomic(binary, built.read_bytes())
         os.chmod(binary, 0o755)
-    return binary, build
+    return binary, build, what
 
 
 def build_model(m: dict) -> dict:
@@ -237,8 +262,8 @@ def instructions_per_sample(binary: Path) -> float:
 def run(args) -> dict:
     todo = models(args.sizes, args.forms, args.geq, args.controls)
     print(f"machine: {machine()}", flush=True)
-    runtime, build = runtime_timing_binary()
-    print(f"runtime timing program {runtime.name} (library {build / 'libadac_runtime.a'})", flush=True)
+    runtime, build, what = runtime_timing_binary(args.runtime_rev)
+    print(f"runtime timing program {runtime.name}: the runtime of {what} ({build / 'libadac_runtime.a'})", flush=True)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # every binary first, then the timed runs (no compile beside them)
         built = list(pool.map(build_model, todo))
@@ -271,18 +296,19 @@ def run(args) -> dict:
     gxx = toolchain.run([toolchain.cxx(), "--version"], "g++ --version").stdout.decode().splitlines()[0]
     return {"machine": {**machine(), "gxx": gxx}, "cxxflags": list(PLUGIN_CXXFLAGS), "faust_flags": list(DEFAULT_FAUST_FLAGS),
             "fs": FS, "block": BLOCK, "rounds": ROUNDS, "runtime_binary": runtime.name, "runtime_build": str(build),
-            "revision": revision(), "rows": rows}
+            "runtime_source": what, "revision": revision(), "rows": rows}
 
 
 def revision() -> str:
     def git(*a):
         return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return git("rev-parse", "--short", "HEAD") + (" (modified)" if git("status", "--porcelain", "runtime") else "")
+    return git("rev-parse", "--short", "HEAD") + (" (runtime/ modified)" if git("status", "--porcelain", "runtime") else "")
 
 
 def print_table(results: dict) -> None:
     m = results["machine"]
-    print(f"\nns per sample (median of {results['rounds']} runs in turns, blocks of {results['block']}); "
+    print(f"\nruntime of {results['runtime_source']}; bench at {results['revision']}")
+    print(f"ns per sample (median of {results['rounds']} runs in turns, blocks of {results['block']}); "
           f"{m['cpu']}, {m['cores']} cores, load {m['load_average']} at the end; {m['gxx']}")
     print(f"{'model':26s} {'FAUST':>8s} {'native':>8s} {'runtime':>8s} {'rt/native':>9s} {'rt/FAUST':>8s} "
           f"{'load':>5s}   instr. FAUST/native/runtime")
@@ -302,6 +328,9 @@ def main(argv=None) -> int:
     parser.add_argument("--controls", choices=("both", "off", "on"), default="both")
     parser.add_argument("--quick", action="store_true", help="N = 4, 16; GEQ N = 16; without the controls")
     parser.add_argument("--instructions", action="store_true", help="callgrind instructions per sample too")
+    parser.add_argument("--runtime-rev", default="HEAD",
+                        help="the git revision whose runtime/ is built and timed (default HEAD: what is committed, "
+                             "not work in progress), or 'worktree' for the files as they are")
     parser.add_argument("--jobs", type=int, default=2, help="parallel builds")
     parser.add_argument("--out", type=Path, default=RESULTS / "runtime.json")
     args = parser.parse_args(argv)
