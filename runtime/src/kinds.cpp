@@ -359,6 +359,8 @@ private:
 // ---------------------------------------------------------------------------------------------------------
 // sos: per path K sections, each [form, p0..p5] and 4 states
 
+// values section by section, field by field, path by path: v[(k * 7 + f) * paths + p] with f = form, p0..p5 (the
+// coefficients of one section across every line are contiguous: the cascade runs across lines)
 void readSos(Reader& r, const json& j, PlanNode& node)
 {
     readDiagonal(r, j, node);
@@ -376,23 +378,29 @@ void readSos(Reader& r, const json& j, PlanNode& node)
         }
     }
     node.shape = {int(k)};
-    double coefficients[6], realised[7];
+    std::vector<double> realised(k * 7 * width);
+    double coefficients[6], one[7];
     for (size_t p = 0; p < width; ++p) {
         bool cut = false;
-        std::vector<double> path;
         for (size_t i = 0; i < k; ++i) {
             for (size_t c = 0; c < 6; ++c) coefficients[c] = all[(i * 6 + c) * width + p];
-            section(coefficients, realised);
-            cut = cut || realised[0] == kZero;
-            path.insert(path.end(), realised, realised + 7);
+            section(coefficients, one);
+            cut = cut || one[0] == kZero;
+            for (size_t f = 0; f < 7; ++f) realised[(i * 7 + f) * width + p] = one[f];
         }
-        if (cut) std::fill(path.begin(), path.end(), 0.0);  // one vanishing numerator cuts the whole cascade
-        for (double x : path) r.push(x);
+        if (cut)  // one vanishing numerator cuts the whole cascade
+            for (size_t i = 0; i < k; ++i)
+                for (size_t f = 0; f < 7; ++f) realised[(i * 7 + f) * width + p] = 0.0;
     }
+    for (double x : realised) r.push(x);
 }
 
 int noLatency(const PlanNode&, const double*, const std::vector<int>&) { return 0; }
 
+// Per-path cascades. A diagonal node of 4 lines or more runs across lines: the block is turned into frames (one
+// sample of every line side by side), and each section whose lines are all state-variable filters runs with the
+// lines as the vectorised dimension (the native kernel's method); other sections run line by line. The arithmetic
+// per sample and line is the same either way. States: st[(k * 4 + s) * paths + p].
 template <class R> class SosNode final : public Node<R> {
 public:
     explicit SosNode(const PlanNode& p) : Node<R>(p), routes(paths(p)) {}
@@ -400,23 +408,42 @@ public:
     {
         Node<R>::prepare(maxBlock, decaying);
         state.assign(routes.size() * size_t(this->plan.shape[0]) * 4, R(0));
-        work.assign(size_t(maxBlock), R(0));
+        work.assign(size_t(maxBlock) * (acrossLines() ? routes.size() : 1), R(0));
     }
     void reset() override { std::fill(state.begin(), state.end(), R(0)); }
     Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
     {
         Sig<R> y = this->own();
-        const int K = this->plan.shape[0];
+        const int K = this->plan.shape[0], P = int(routes.size());
+        const R* v = run.v + this->plan.offset;
+        if (acrossLines()) {
+            R* frames = work.data();
+            for (int p = 0; p < P; ++p) {
+                const R* x = in.ch(p);
+                for (int t = 0; t < n; ++t) frames[size_t(t) * size_t(P) + size_t(p)] = x[t];
+            }
+            for (int k = 0; k < K; ++k) {
+                const R* form = v + size_t(k) * 7 * size_t(P);
+                if (std::all_of(form, form + P, [](R f) { return int(f) == kSvf; })) {
+                    svfAcross(v + size_t(k) * 7 * size_t(P), state.data() + size_t(k) * 4 * size_t(P), P, frames, n);
+                } else {
+                    for (int p = 0; p < P; ++p) section(v, k, p, P, frames + p, P, n);
+                }
+            }
+            for (int p = 0; p < P; ++p) {
+                R* out = y.ch(p);
+                for (int t = 0; t < n; ++t) out[t] = frames[size_t(t) * size_t(P) + size_t(p)];
+            }
+            return y;
+        }
         if (!this->plan.diagonal)
             for (int m = 0; m < this->plan.out; ++m) std::fill(y.ch(m), y.ch(m) + n, R(0));
-        const R* v = run.v + this->plan.offset;
-        R* st = state.data();
-        for (size_t p = 0; p < routes.size(); ++p) {
-            R* w = this->plan.diagonal ? y.ch(routes[p].out) : work.data();
-            std::copy(in.ch(routes[p].in), in.ch(routes[p].in) + n, w);
-            for (int s = 0; s < K; ++s, v += 7, st += 4) cascade(v, st, w, n);
+        for (int p = 0; p < P; ++p) {
+            R* w = this->plan.diagonal ? y.ch(routes[size_t(p)].out) : work.data();
+            std::copy(in.ch(routes[size_t(p)].in), in.ch(routes[size_t(p)].in) + n, w);
+            for (int k = 0; k < K; ++k) section(v, k, p, P, w, 1, n);
             if (!this->plan.diagonal) {
-                R* out = y.ch(routes[p].out);
+                R* out = y.ch(routes[size_t(p)].out);
                 for (int t = 0; t < n; ++t) out[t] += w[t];
             }
         }
@@ -424,17 +451,46 @@ public:
     }
 
 private:
-    static void cascade(const R* c, R* st, R* x, int n)
+    bool acrossLines() const { return this->plan.diagonal && this->plan.in >= 4; }
+
+    // section k of every line at once: adac_svf, the lines vectorised
+    static void svfAcross(const R* c, R* st, int P, R* frames, int n)
     {
+        const R* __restrict a1 = c + size_t(P);
+        const R* __restrict a2 = c + 2 * size_t(P);
+        const R* __restrict g = c + 3 * size_t(P);
+        const R* __restrict c0 = c + 4 * size_t(P);
+        const R* __restrict c1 = c + 5 * size_t(P);
+        const R* __restrict c2 = c + 6 * size_t(P);
+        R* __restrict ic1 = st;
+        R* __restrict ic2 = st + size_t(P);
+        for (int t = 0; t < n; ++t) {
+            R* __restrict x = frames + size_t(t) * size_t(P);
+            for (int p = 0; p < P; ++p) {
+                const R v0 = x[p], v3 = v0 - ic2[p], v1 = a1[p] * ic1[p] + a2[p] * v3, v2 = ic2[p] + g[p] * v1;
+                x[p] = c0[p] * v0 + c1[p] * v1 + c2[p] * v2;
+                ic1[p] = R(2) * v1 - ic1[p], ic2[p] = R(2) * v2 - ic2[p];
+            }
+        }
+    }
+
+    // section k of path p on x[0], x[stride], ... (n samples)
+    void section(const R* v, int k, int p, int P, R* x, int stride, int n)
+    {
+        R c[7], st[4];
+        for (int f = 0; f < 7; ++f) c[f] = v[(size_t(k) * 7 + size_t(f)) * size_t(P) + size_t(p)];
+        R* states = state.data() + size_t(k) * 4 * size_t(P) + size_t(p);
+        for (int s = 0; s < 4; ++s) st[s] = states[size_t(s) * size_t(P)];
+        const size_t step = size_t(stride);
         switch (int(c[0])) {
         case kZero:
-            std::fill(x, x + n, R(0));
+            for (int t = 0; t < n; ++t) x[size_t(t) * step] = R(0);
             break;
         case kFir: {
             R x1 = st[0], x2 = st[1];
             for (int t = 0; t < n; ++t) {
-                const R in = x[t];
-                x[t] = c[1] * in + c[2] * x1 + c[3] * x2;
+                const R in = x[size_t(t) * step];
+                x[size_t(t) * step] = c[1] * in + c[2] * x1 + c[3] * x2;
                 x2 = x1, x1 = in;
             }
             st[0] = x1, st[1] = x2;
@@ -444,8 +500,8 @@ private:
             R ic1 = st[0], ic2 = st[1];
             const R a1 = c[1], a2 = c[2], g = c[3], c0 = c[4], c1 = c[5], c2 = c[6];
             for (int t = 0; t < n; ++t) {
-                const R v0 = x[t], v3 = v0 - ic2, v1 = a1 * ic1 + a2 * v3, v2 = ic2 + g * v1;
-                x[t] = c0 * v0 + c1 * v1 + c2 * v2;
+                const R v0 = x[size_t(t) * step], v3 = v0 - ic2, v1 = a1 * ic1 + a2 * v3, v2 = ic2 + g * v1;
+                x[size_t(t) * step] = c0 * v0 + c1 * v1 + c2 * v2;
                 ic1 = R(2) * v1 - ic1, ic2 = R(2) * v2 - ic2;
             }
             st[0] = ic1, st[1] = ic2;
@@ -454,13 +510,14 @@ private:
         default: {  // adac_biquad: direct form I
             R x1 = st[0], x2 = st[1], y1 = st[2], y2 = st[3];
             for (int t = 0; t < n; ++t) {
-                const R in = x[t], out = (c[1] * in + c[2] * x1 + c[3] * x2) + (c[4] * y1 + c[5] * y2);
+                const R in = x[size_t(t) * step], out = (c[1] * in + c[2] * x1 + c[3] * x2) + (c[4] * y1 + c[5] * y2);
                 x2 = x1, x1 = in, y2 = y1, y1 = out;
-                x[t] = out;
+                x[size_t(t) * step] = out;
             }
             st[0] = x1, st[1] = x2, st[2] = y1, st[3] = y2;
         }
         }
+        for (int s = 0; s < 4; ++s) states[size_t(s) * size_t(P)] = st[s];
     }
     std::vector<Path> routes;
     std::vector<R> state, work;

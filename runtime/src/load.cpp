@@ -150,12 +150,7 @@ PlanNode Reader::child(const json& j)
     PlanNode node;
     node.kind = "node";
     if (!j.is_object()) fail(node, "expected an object");
-    if (j.contains("path") && j["path"].is_string()) {
-        // a model's name for the node, printable in a message: control characters and non-ASCII bytes become '?'
-        node.path = j["path"].get<std::string>().substr(0, 200);
-        for (char& c : node.path)
-            if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-    }
+    if (j.contains("path") && j["path"].is_string()) node.path = printable(j["path"].get<std::string>(), 200);
     if (depth > options.limits.maxDepth) fail(node, "the graph is nested deeper than " + std::to_string(options.limits.maxDepth));
     if (++nodes > options.limits.maxNodes) fail(node, "more than " + std::to_string(options.limits.maxNodes) + " nodes");
     const json& kind = field(j, node, "kind");
