@@ -373,3 +373,29 @@ def test_a_loop_with_a_delay_on_every_channel_plays(renderers, tmp_path):
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     raw = np.frombuffer(proc.stdout, dtype="<f8")
     assert np.isfinite(raw).all() and np.abs(raw[2:]).max() > 0
+
+
+def _gains(inputs, outputs, controls):
+    return {"format": "adac-ir", "version": "1.0", "name": "gains", "fs": 48000, "input_channels": inputs, "output_channels": outputs,
+            "graph": {"kind": "gain", "path": "mix", "in": inputs, "out": outputs, "diagonal": False,
+                      "matrix": [[0.5] * inputs for _ in range(outputs)]},
+            "realisation": {"controls": controls}}
+
+
+RT60 = {"trained": 1.0, "default": 1.0, "min": 0.1, "max": 2.0, "gamma_max": 1.0}
+DRY_WET = {"default": 1.0, "min": 0.0, "max": 1.0, "law": "equal_power"}
+
+
+@pytest.mark.parametrize("document,expected", [
+    (_gains(1, 2, {"rt60": RT60}), "realisation.controls: rt60: the model has no feedback loop to scale"),
+    (_gains(2, 3, {"dry_wet": DRY_WET}), "realisation: controls: dry_wet: a model with 2 inputs and 3 outputs has no dry signal"),
+], ids=["rt60-without-a-loop", "dry-wet-without-a-dry-signal"])
+def test_a_control_the_model_cannot_have_is_refused(renderers, tmp_path, document, expected):
+    renderer, env = renderers["checked"]
+    path = tmp_path / "controls.json"
+    path.write_text(json.dumps(document))
+    proc = _render(renderer, env, path)
+    assert proc.returncode == 2 and proc.stderr.decode().startswith(f"adac: error: {path}: {expected}"), proc.stderr[-2000:]
+    # the same model without the control plays
+    path.write_text(json.dumps({**document, "realisation": {"controls": {}}}))
+    assert _render(renderer, env, path).returncode == 0
