@@ -1,6 +1,11 @@
 #include "HotReloadEngine.h"
 
 #include <sys/stat.h>
+#ifdef __linux__
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cctype>
@@ -931,6 +936,17 @@ void HotReloadEngine::watch()
 {
     struct stat last {};
     bool seen = false;
+#ifdef __linux__
+    // woken at once when a file of the watched folder is renamed into place or written (the poll period stays the
+    // longest wait: a folder that does not exist yet, a network file system, the tiered compiler's results)
+    const size_t slash = path.find_last_of('/');
+    const std::string folder = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    int notify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (notify >= 0 && inotify_add_watch(notify, folder.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE) < 0) {
+        close(notify);
+        notify = -1;
+    }
+#endif
     while (!stopping) {
         collectGarbage();
         collectCompiled();
@@ -962,8 +978,21 @@ void HotReloadEngine::watch()
                 continue;  // look again at once: the newest content is what comes next, no backlog
             }
         }
+#ifdef __linux__
+        if (notify >= 0) {
+            pollfd wake{notify, POLLIN, 0};
+            if (poll(&wake, 1, options.pollMs) > 0) {
+                char events[4096];
+                while (read(notify, events, sizeof events) > 0) {}  // drained: the next stat() says what changed
+            }
+            continue;
+        }
+#endif
         std::this_thread::sleep_for(std::chrono::milliseconds(options.pollMs));
     }
+#ifdef __linux__
+    if (notify >= 0) close(notify);
+#endif
 }
 
 // --- control side ----------------------------------------------------------------------------
