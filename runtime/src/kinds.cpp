@@ -87,11 +87,21 @@ void readDiagonal(Reader& r, const json& j, PlanNode& node)
 }
 
 // a diagonal vector or an [out][in] matrix field, flattened in path order
-std::vector<double> perPath(Reader& r, const json& j, const PlanNode& node, const char* name)
+std::vector<double> perPath(Reader& r, const json& value, const PlanNode& node, const char* what)
 {
-    const json& f = r.field(j, node, name);
-    return node.diagonal ? r.vector(f, node, name, size_t(node.in))
-                         : r.matrix(f, node, name, size_t(node.out), size_t(node.in));
+    return node.diagonal ? r.vector(value, node, what, size_t(node.in))
+                         : r.matrix(value, node, what, size_t(node.out), size_t(node.in));
+}
+
+// a list field of per-path rows (FIR taps, section coefficients), flattened as [row][path]
+std::vector<double> perPathRows(Reader& r, const json& list, const PlanNode& node, const char* what)
+{
+    std::vector<double> all;
+    for (const json& row : list) {
+        const std::vector<double> values = perPath(r, row, node, what);
+        all.insert(all.end(), values.begin(), values.end());
+    }
+    return all;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -159,8 +169,9 @@ void readDelay(Reader& r, const json& j, PlanNode& node)
 {
     readDiagonal(r, j, node);
     r.flag(j, node, "integer");
-    const std::vector<double> samples = perPath(r, j, node, "samples");
-    const std::vector<double> gains = node.kind == "gain_delay" ? perPath(r, j, node, "gains") : std::vector<double>(samples.size(), 1.0);
+    const std::vector<double> samples = perPath(r, r.field(j, node, "samples"), node, "samples");
+    const std::vector<double> gains = node.kind == "gain_delay" ? perPath(r, r.field(j, node, "gains"), node, "gains")
+                                                                : std::vector<double>(samples.size(), 1.0);
     double longest = 0;
     std::vector<double> taps;
     for (size_t p = 0; p < samples.size(); ++p) {
@@ -191,27 +202,24 @@ int delayLatency(const PlanNode& node, const double* v, const std::vector<int>&)
     return latency;
 }
 
-template <class R> class DelayNode final : public Node<R> {
+// A node that reads its input's history (delays, FIRs): a ring buffer per input and the rt60 control's decays.
+// process writes the block and reads it back; pull reads before the block is written (n <= latency), push writes.
+template <class R> class HistoryNode : public Node<R> {
 public:
-    explicit DelayNode(const PlanNode& p) : Node<R>(p), routes(paths(p)) {}
+    HistoryNode(const PlanNode& p, size_t decayCount) : Node<R>(p), routes(paths(p)), decayCount(decayCount) {}
     void prepare(int maxBlock, std::vector<Node<R>*>& decaying) override
     {
         Node<R>::prepare(maxBlock, decaying);
         history.prepare(this->plan.in, this->plan.capacity, maxBlock);
-        decay_.prepare(routes.size());
-        path.assign(size_t(maxBlock), R(0));
+        decay_.prepare(decayCount);
+        work.assign(size_t(maxBlock), R(0));
     }
-    void reset() override { history.reset();
-        decay_.reset(); }
-    bool decays() const override { return true; }
-    void control(const Run<R>& run) override
+    void reset() override
     {
-        const double* v = run.values->real64.data() + this->plan.offset;
-        for (size_t p = 0; p < routes.size(); ++p) {
-            decay_.control(p, v[2], run);
-            v += 3 + this->plan.shape[p];
-        }
+        history.reset();
+        decay_.reset();
     }
+    bool decays() const override { return true; }
     Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
     {
         history.write(in, this->plan.in, n);
@@ -220,28 +228,52 @@ public:
     Sig<R> pull(int n, const Run<R>& run) override { return read(history.w, n, run); }
     void push(Sig<R> in, int n, const Run<R>&) override { history.write(in, this->plan.in, n); }
 
+protected:
+    // the n outputs of the window whose first input is (or will be) written at `origin`
+    virtual Sig<R> read(size_t origin, int n, const Run<R>& run) = 0;
+    std::vector<Path> routes;
+    History<R> history;
+    Decays<R> decay_;
+    std::vector<R> work;  // one path's n samples
+
 private:
-    Sig<R> read(size_t origin, int n, const Run<R>& run)
+    size_t decayCount;
+};
+
+template <class R> class DelayNode final : public HistoryNode<R> {
+public:
+    explicit DelayNode(const PlanNode& p) : HistoryNode<R>(p, p.shape.size()) {}
+    void control(const Run<R>& run) override
+    {
+        const double* v = run.values->real64.data() + this->plan.offset;
+        for (size_t p = 0; p < this->routes.size(); ++p) {
+            this->decay_.control(p, v[2], run);
+            v += 3 + this->plan.shape[p];
+        }
+    }
+
+private:
+    Sig<R> read(size_t origin, int n, const Run<R>& run) override
     {
         Sig<R> y = this->own();
         if (!this->plan.diagonal)
             for (int m = 0; m < this->plan.out; ++m) std::fill(y.ch(m), y.ch(m) + n, R(0));
         const R* v = run.v + this->plan.offset;
         const bool decay = run.rt60 && this->plan.inLoop;
-        for (size_t p = 0; p < routes.size(); ++p) {
+        for (size_t p = 0; p < this->routes.size(); ++p) {
             const int taps = this->plan.shape[p];
             const R gain = v[0];
             const size_t base = size_t(v[1]);
             const R* coefficients = v + 3;
             v += 3 + taps;
-            R* out = y.ch(routes[p].out);
+            R* out = y.ch(this->routes[p].out);
             if (gain == R(0)) {
                 if (this->plan.diagonal) std::fill(out, out + n, R(0));
                 continue;
             }
-            const R* ring = history.ring(routes[p].in);
-            const size_t mask = history.mask;
-            R* target = this->plan.diagonal ? out : path.data();  // else summed into out below
+            const R* ring = this->history.ring(this->routes[p].in);
+            const size_t mask = this->history.mask;
+            R* target = this->plan.diagonal ? out : this->work.data();  // else summed into out below
             if (taps == 1) {
                 for (int t = 0; t < n; ++t) target[t] = ring[(origin + size_t(t) - base) & mask];
             } else {
@@ -252,7 +284,7 @@ private:
                     target[t] = acc;
                 }
             }
-            if (decay) decay_.apply(p, target, n, run.smoothPole);
+            if (decay) this->decay_.apply(p, target, n, run.smoothPole);
             if (gain != R(1))
                 for (int t = 0; t < n; ++t) target[t] *= gain;
             if (!this->plan.diagonal)
@@ -260,10 +292,6 @@ private:
         }
         return y;
     }
-    std::vector<Path> routes;
-    History<R> history;
-    Decays<R> decay_;
-    std::vector<R> path;
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -277,12 +305,7 @@ void readFir(Reader& r, const json& j, PlanNode& node)
     const size_t k = taps.size();
     if (double(k) > r.options.limits.maxDelaySamples) r.fail(node, "taps: more taps than the longest delay");
     const std::vector<Path> routes = paths(node);
-    std::vector<double> all;  // [k][path]
-    for (const json& tap : taps) {
-        std::vector<double> row = node.diagonal ? r.vector(tap, node, "taps", size_t(node.in))
-                                                : r.matrix(tap, node, "taps", size_t(node.out), size_t(node.in));
-        all.insert(all.end(), row.begin(), row.end());
-    }
+    const std::vector<double> all = perPathRows(r, taps, node, "taps");  // [k][path]
     node.shape = {int(k)};
     for (size_t p = 0; p < routes.size(); ++p)
         for (size_t i = 0; i < k; ++i) r.push(all[i * routes.size() + p]);
@@ -303,61 +326,40 @@ int firLatency(const PlanNode& node, const double* v, const std::vector<int>&)
     return latency;
 }
 
-template <class R> class FirNode final : public Node<R> {
+template <class R> class FirNode final : public HistoryNode<R> {
 public:
-    explicit FirNode(const PlanNode& p) : Node<R>(p), routes(paths(p)) {}
-    void prepare(int maxBlock, std::vector<Node<R>*>& decaying) override
-    {
-        Node<R>::prepare(maxBlock, decaying);
-        history.prepare(this->plan.in, this->plan.capacity, maxBlock);
-        decay_.prepare(size_t(this->plan.shape[0]));
-        term.assign(size_t(maxBlock), R(0));
-    }
-    void reset() override { history.reset();
-        decay_.reset(); }
-    bool decays() const override { return true; }
+    explicit FirNode(const PlanNode& p) : HistoryNode<R>(p, size_t(p.shape[0])) {}
     void control(const Run<R>& run) override
     {
-        for (int k = 0; k < this->plan.shape[0]; ++k) decay_.control(size_t(k), double(k), run);
+        for (int k = 0; k < this->plan.shape[0]; ++k) this->decay_.control(size_t(k), double(k), run);
     }
-    Sig<R> process(Sig<R> in, int n, const Run<R>& run) override
-    {
-        history.write(in, this->plan.in, n);
-        return read(history.w - size_t(n), n, run);
-    }
-    Sig<R> pull(int n, const Run<R>& run) override { return read(history.w, n, run); }
-    void push(Sig<R> in, int n, const Run<R>&) override { history.write(in, this->plan.in, n); }
 
 private:
     // FAUST's order per tap: the delayed input, its decay (in a loop, with the rt60 control), then the tap
-    Sig<R> read(size_t origin, int n, const Run<R>& run)
+    Sig<R> read(size_t origin, int n, const Run<R>& run) override
     {
         Sig<R> y = this->own();
         for (int m = 0; m < this->plan.out; ++m) std::fill(y.ch(m), y.ch(m) + n, R(0));
         const int K = this->plan.shape[0];
         const bool decay = run.rt60 && this->plan.inLoop;
         const R* v = run.v + this->plan.offset;
-        for (size_t p = 0; p < routes.size(); ++p, v += K) {
-            const R* ring = history.ring(routes[p].in);
-            R* out = y.ch(routes[p].out);
+        for (size_t p = 0; p < this->routes.size(); ++p, v += K) {
+            const R* ring = this->history.ring(this->routes[p].in);
+            R* out = y.ch(this->routes[p].out);
             for (int k = 0; k < K; ++k) {
                 const R h = v[k];
                 if (h == R(0)) continue;
-                for (int t = 0; t < n; ++t) term[size_t(t)] = ring[(origin + size_t(t) - size_t(k)) & history.mask];
-                if (decay && k > 0) decay_.apply(size_t(k), term.data(), n, run.smoothPole);
-                for (int t = 0; t < n; ++t) out[t] += term[size_t(t)] * h;
+                for (int t = 0; t < n; ++t) this->work[size_t(t)] = ring[(origin + size_t(t) - size_t(k)) & this->history.mask];
+                if (decay && k > 0) this->decay_.apply(size_t(k), this->work.data(), n, run.smoothPole);
+                for (int t = 0; t < n; ++t) out[t] += this->work[size_t(t)] * h;
             }
         }
         return y;
     }
-    std::vector<Path> routes;
-    History<R> history;
-    Decays<R> decay_;
-    std::vector<R> term;
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// sos: per path K sections, each [form, p0..p5] and 4 states
+// sos: per path K sections, each [form, p0..p5] (realised) and 4 states
 
 // values section by section, field by field, path by path: v[(k * 7 + f) * paths + p] with f = form, p0..p5 (the
 // coefficients of one section across every line are contiguous: the cascade runs across lines)
@@ -371,11 +373,8 @@ void readSos(Reader& r, const json& j, PlanNode& node)
     std::vector<double> all;  // [k][6][path]
     for (const json& s : sections) {
         if (!s.is_array() || s.size() != 6) r.fail(node, "sections: each section has 6 coefficient rows");
-        for (const json& c : s) {
-            std::vector<double> row = node.diagonal ? r.vector(c, node, "sections", size_t(node.in))
-                                                    : r.matrix(c, node, "sections", size_t(node.out), size_t(node.in));
-            all.insert(all.end(), row.begin(), row.end());
-        }
+        const std::vector<double> rows = perPathRows(r, s, node, "sections");
+        all.insert(all.end(), rows.begin(), rows.end());
     }
     node.shape = {int(k)};
     std::vector<double> realised(k * 7 * width);
