@@ -553,6 +553,9 @@ std::unique_ptr<HotReloadEngine::Instance> HotReloadEngine::instantiateModel(con
     } catch (const std::exception& e) {
         error = std::string("the runtime could not build the model: ") + e.what();
         return nullptr;
+    } catch (...) {
+        error = "the runtime could not build the model: an unknown exception";
+        return nullptr;
     }
     inst->inputs = inst->faust->getNumInputs();
     inst->outputs = inst->faust->getNumOutputs();
@@ -886,6 +889,9 @@ bool HotReloadEngine::publishModel(const std::string& body, const std::shared_pt
         model = runtime::load(body);  // the parse and every check, here on the watcher thread
     } catch (const std::exception& e) {  // runtime::Error names the node; anything else (memory) too
         error = std::string("the IR document is refused: ") + e.what();
+        return false;
+    } catch (...) {
+        error = "the IR document is refused: an unknown exception in the runtime's loader";
         return false;
     }
     std::lock_guard<std::mutex> lock(opMutex);
