@@ -1,7 +1,8 @@
 // A mutation fuzz driver for the runtime's loader (issue 22): the loader reads files from disk and watched paths,
 // so any text must either load or be refused with adac::runtime::Error, and a loaded model must play.
 //
-//   adac-runtime-fuzz-load [--runs N] [--seed S] [--only I] [--dump I] [--samples N] [--crash FILE] SEED.json...
+//   adac-runtime-fuzz-load [--runs N] [--seed S] [--only I] [--dump I] [--samples N] [--crash FILE] [--report N]
+//                          [--reasons] SEED.json...
 //
 // Mutant i (of N) is made from one seed document by 1-4 stacked mutations drawn from an RNG seeded by (S, i), so
 // `--only I` replays exactly mutant I and `--dump I` writes its text to stdout. Mutations: on the parsed document
@@ -15,7 +16,8 @@
 // Failures (exit 1): any exception other than adac::runtime::Error, an unmutated seed refused or not finite.
 // Sanitizer reports abort the process (built with -fno-sanitize-recover); the mutant is then written to --crash.
 // A mutant whose output is not finite is reported (a mutated model may be legitimately unstable); the last line
-// on stdout is a summary: `mutants N loaded L refused R played P nonfinite F`.
+// on stdout is a summary: `mutants N loaded L refused R played P nonfinite F failures X` (--report N lists up to N
+// non-finite mutants with their peaks, --reasons tallies the refusals' messages).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -579,6 +581,7 @@ int main(int argc, char** argv)
     uint64_t runs = 1000, seed = 1;
     long long only = -1, dump = -1;
     int samples = 300;
+    uint64_t report = 20;   // --report N: how many non-finite mutants are listed
     bool reasons = false;  // --reasons: a tally of the refusals' messages (digits and paths elided) at the end
     std::map<std::string, int> tally;
     std::vector<std::string> files;
@@ -598,10 +601,11 @@ int main(int argc, char** argv)
         else if (arg == "--samples") samples = std::stoi(value());
         else if (arg == "--crash") crashPath = value();
         else if (arg == "--reasons") reasons = true;
+        else if (arg == "--report") report = std::stoull(value());
         else files.push_back(arg);
     }
     if (files.empty()) {
-        std::fprintf(stderr, "usage: fuzz_load [--runs N] [--seed S] [--only I] [--dump I] [--samples N] [--crash FILE] SEED.json...\n");
+        std::fprintf(stderr, "usage: fuzz_load [--runs N] [--seed S] [--only I] [--dump I] [--samples N] [--crash FILE] [--report N] [--reasons] SEED.json...\n");
         return 2;
     }
 #ifdef ADAC_FUZZ_DEATH_CALLBACK
@@ -683,7 +687,7 @@ int main(int argc, char** argv)
             ++played;
             if (!f.finite || !d.finite) {
                 ++nonfinite;
-                if (reported++ < 20 || only >= 0)
+                if (reported++ < report || only >= 0)
                     std::printf("nonfinite: mutant %llu (float %s, double %s; finite peak %g / %g)\n", (unsigned long long)i,
                                 f.finite ? "finite" : "not finite", d.finite ? "finite" : "not finite", f.peak, d.peak);
             }
