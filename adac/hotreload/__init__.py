@@ -28,7 +28,7 @@ Publishing writes a temp file in the same folder and renames it over the target,
 sees the old file or the new one, never half of either. Two publishers on one path: each publish
 is a whole file and the last rename wins; an advisory lock (``fcntl.flock`` on ``<path>.lock``)
 serialises the write-and-rename, and a publisher that cannot take it at once skips (returns
-False, counts it in ``skipped``, and publishes that code at its next chance) instead of waiting.
+False, counts it in ``skipped``, and publishes that text at its next chance) instead of waiting.
 
 The training loop never waits for the host. What ``update`` does cost is the extractor (a few ms to
 tens of ms per step, most of it FLAMO's own filter coefficients; see bench/hotreload_e2e.py) and the JSON text
@@ -142,7 +142,7 @@ class HotReload:
         return document
 
     def update(self, model, force: bool = False, *, step=None, loss=None) -> bool:
-        """Re-emit ``model``; publish if the code changed and the throttle allows.
+        """Re-emit ``model``; publish if the text (the document) changed and the throttle allows.
 
         ``step`` (an integer) and ``loss`` (a number or a one-element tensor) go into the file's tag line.
         Returns True if a file was written (background mode: if a snapshot was queued for the worker).
