@@ -22,7 +22,7 @@ from adac.backends.runtime import build_runtime, runtime_document
 
 FUZZ = "adac-runtime-fuzz-load"
 CHECKED_RENDER = "adac-runtime-render-checked"
-MUTANTS = 4000  # about 15 s under the sanitizers on 2 cores
+MUTANTS = 3000  # about 12 s under the sanitizers on this 2-core machine (when it is not busy)
 # the sanitized render driver (faust/arch/render_main.cpp) does not free its dsp at exit: no leak check for it
 CHECKED_ENV = {**os.environ, "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
 FUZZ_ENV = {**os.environ, "ASAN_OPTIONS": "abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
@@ -207,6 +207,11 @@ def _number_token(token):
     return change
 
 
+def _control(document, name, **fields):
+    document["realisation"]["controls"][name].update(fields)
+    return document
+
+
 # (name, the document's text from the fdn seed, substrings the message must hold)
 BAD = [
     ("truncated", _text(lambda t: t[: len(t) // 2]), ["IR: not a JSON document"]),
@@ -239,6 +244,13 @@ BAD = [
     ("children-an-object", _set("core", children={}), ["core: parallel: 'children' must be a list of nodes"]),
     ("missing-field", _set(LOOP_DELAY, integer=None), [LOOP_DELAY, "'integer' must be true or false"]),
     ("gain-beyond-float", _set(INPUT_GAINS, matrix=[[1e300]] + [[1.0]] * 7), [INPUT_GAINS, "1e+300", "beyond the float range"]),
+    # the float player computes with the controls' numbers too (before: rt60.trained 1e39 was inf in float, NaN out)
+    ("rt60-trained-beyond-float", lambda d: json.dumps(_control(d, "rt60", trained=1e39)),
+     ["realisation: controls: rt60.trained: beyond the float range"]),
+    ("rt60-max-beyond-float", lambda d: json.dumps(_control(d, "rt60", max=1e300)),
+     ["realisation.controls: control rt60: max: beyond the float range"]),
+    ("pre-delay-beyond-the-limit", lambda d: json.dumps(_control(d, "pre_delay", max=1e6)),
+     ["realisation: controls: pre_delay.max is above the longest delay"]),
     # what the document says is quoted printable (no line break, terminal escape or NUL from the file in a message)
     ("kind-with-control-characters", _set(LOOP_DELAY, kind="warp\n\x1b[2Jred\x00tail"), [LOOP_DELAY, "warp??[2Jred?tail"]),
     ("unknown-control", lambda d: json.dumps({**d, "realisation": {**d["realisation"], "controls": {"evil\n\x1b[2J": {}}}}),

@@ -187,6 +187,15 @@ using detail::json;
 
 namespace {
 
+// a control's number: finite, and within the float range (Processor<float> computes with it)
+double controlNumber(const json& j, const PlanNode& where, const char* what, const detail::Reader& reader)
+{
+    const double v = reader.number(j, where, what);
+    if (std::abs(v) > double(std::numeric_limits<float>::max()))
+        reader.fail(where, std::string(what) + ": beyond the float range the runtime plays in");
+    return v;
+}
+
 void readControl(const json& spec, const char* name, ControlSpec& out, const detail::Reader& reader)
 {
     PlanNode where;
@@ -194,9 +203,9 @@ void readControl(const json& spec, const char* name, ControlSpec& out, const det
     where.path = "realisation.controls";
     if (!spec.is_object()) reader.fail(where, "expected an object");
     out.enabled = true;
-    out.defaultValue = reader.number(reader.field(spec, where, "default"), where, "default");
-    out.min = reader.number(reader.field(spec, where, "min"), where, "min");
-    out.max = reader.number(reader.field(spec, where, "max"), where, "max");
+    out.defaultValue = controlNumber(reader.field(spec, where, "default"), where, "default", reader);
+    out.min = controlNumber(reader.field(spec, where, "min"), where, "min", reader);
+    out.max = controlNumber(reader.field(spec, where, "max"), where, "max", reader);
     if (!(out.min < out.max) || out.defaultValue < out.min || out.defaultValue > out.max)
         reader.fail(where, "needs min < max and min <= default <= max");
 }
@@ -217,9 +226,9 @@ Controls readControls(const json& doc, detail::Reader& reader, int inputs, int o
             readControl(spec, "rt60", c.rt60, reader);
             if (c.rt60.min <= 0) reader.fail(where, "rt60.min: a reverberation time must be positive");
             const json& trained = reader.field(spec, where, "trained");
-            c.rt60Trained = trained.is_null() ? 0.0 : reader.number(trained, where, "rt60.trained");
+            c.rt60Trained = trained.is_null() ? 0.0 : controlNumber(trained, where, "rt60.trained", reader);
             if (c.rt60Trained < 0) reader.fail(where, "rt60.trained must be positive (or null: lossless)");
-            c.rt60GammaMax = reader.number(reader.field(spec, where, "gamma_max"), where, "rt60.gamma_max");
+            c.rt60GammaMax = controlNumber(reader.field(spec, where, "gamma_max"), where, "rt60.gamma_max", reader);
             if (!(c.rt60GammaMax > 0)) reader.fail(where, "rt60.gamma_max must be positive");
         } else if (name == "dry_wet") {
             readControl(spec, "dry_wet", c.dryWet, reader);
