@@ -1,12 +1,14 @@
 """How fast the C++ runtime plays a model, against the FAUST class and the native kernel of the same model.
 
     python3 bench/runtime.py [--sizes 4,16,64,128] [--forms dense,householder,hadamard] [--geq 16,64]
-                             [--controls both|off|on] [--quick] [--instructions] [--runtime-rev HEAD]
+                             [--controls both|off|on] [--quick] [--instructions] [--seconds 0.5]
+                             [--rounds 7] [--runtime-rev HEAD]
 
 Each model is timed three ways, as ``adac.backends.native.timing`` times a plugin's two realisations for
 ``backend: auto``: the timing architecture ``faust/arch/timing.cpp`` (class ``AdacTimedDsp``, ``timing SAMPLE_RATE
 BLOCK BLOCKS``: blocks of 256 samples of noise, the output checked finite) compiled with the plugin's flags
-(:data:`adac.backends.native.timing.PLUGIN_CXXFLAGS`), the binaries run in turns (7 rounds each), medians:
+(:data:`adac.backends.native.timing.PLUGIN_CXXFLAGS`), the binaries run in turns (7 rounds each, 0.5 s of timed runs
+per model in all: ``--rounds``, ``--seconds``), medians:
 
   faust    the FAUST class of ``adac.json_to_faust`` (the plugin's FAUST flags, ``-mcd 0``)
   native   the native kernel's class (``native_to_cpp``: the FDN loop as a C++ block kernel, the rest FAUST)
@@ -51,8 +53,9 @@ import adac  # noqa: E402
 from adac.backends.faust.render import digest, faust_to_cpp  # noqa: E402
 from adac.backends.juce.project import DEFAULT_FAUST_FLAGS  # noqa: E402
 from adac.backends.native import native_to_cpp  # noqa: E402
-from adac.backends.native.timing import (BLOCK, PLUGIN_CXXFLAGS, ROUNDS, TIMED_CLASS, TIMING_ARCH,  # noqa: E402
-                                         measure, timing_binary)
+from adac.backends.native import timing  # noqa: E402
+from adac.backends.native.timing import (BLOCK, PLUGIN_CXXFLAGS, TIMED_CLASS, TIMING_ARCH, measure,  # noqa: E402
+                                         timing_binary)
 from adac.backends.runtime import build_runtime, runtime_document, write_model  # noqa: E402
 from adac.common import toolchain  # noqa: E402
 from adac.common.errors import AdacError  # noqa: E402
@@ -286,6 +289,9 @@ def run(args) -> dict:
                "time": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         if args.instructions:
             row["instructions_per_sample"] = {k: instructions_per_sample(v) for k, v in binaries.items()}
+            ips = row["instructions_per_sample"]
+            row["instructions_runtime_vs_native"] = ips["runtime"] / ips["native"]
+            row["instructions_runtime_vs_faust"] = ips["runtime"] / ips["faust"]
         rows.append(row)
         ips = row.get("instructions_per_sample")
         print(f"  {label(m):26s} faust {med['faust']:8.1f}  native {med['native']:8.1f}  runtime {med['runtime']:8.1f} "
@@ -295,7 +301,8 @@ def run(args) -> dict:
     os.environ.pop(MODEL_ENV, None)
     gxx = toolchain.run([toolchain.cxx(), "--version"], "g++ --version").stdout.decode().splitlines()[0]
     return {"machine": {**machine(), "gxx": gxx}, "cxxflags": list(PLUGIN_CXXFLAGS), "faust_flags": list(DEFAULT_FAUST_FLAGS),
-            "fs": FS, "block": BLOCK, "rounds": ROUNDS, "runtime_binary": runtime.name, "runtime_build": str(build),
+            "fs": FS, "block": BLOCK, "rounds": timing.ROUNDS,
+            "timed_seconds": timing.TIMED_SECONDS, "runtime_binary": runtime.name, "runtime_build": str(build),
             "runtime_source": what, "revision": revision(), "rows": rows}
 
 
@@ -311,12 +318,13 @@ def print_table(results: dict) -> None:
     print(f"ns per sample (median of {results['rounds']} runs in turns, blocks of {results['block']}); "
           f"{m['cpu']}, {m['cores']} cores, load {m['load_average']} at the end; {m['gxx']}")
     print(f"{'model':26s} {'FAUST':>8s} {'native':>8s} {'runtime':>8s} {'rt/native':>9s} {'rt/FAUST':>8s} "
-          f"{'load':>5s}   instr. FAUST/native/runtime")
+          f"{'load':>5s}   instr. FAUST/native/runtime (rt/native, rt/FAUST)")
     for r in results["rows"]:
         t, ips = r["ns_per_sample"], r.get("instructions_per_sample")
         print(f"{label(r):26s} {t['faust']:8.1f} {t['native']:8.1f} {t['runtime']:8.1f} {r['runtime_vs_native']:9.2f} "
               f"{r['runtime_vs_faust']:8.2f} {r['load_average']['before'][0]:5.1f}   "
-              + (" / ".join(f"{ips[k]:.0f}" for k in REALISATIONS) if ips else "-"))
+              + (" / ".join(f"{ips[k]:.0f}" for k in REALISATIONS)
+                 + f" ({ips['runtime'] / ips['native']:.2f}, {ips['runtime'] / ips['faust']:.2f})" if ips else "-"))
 
 
 def main(argv=None) -> int:
@@ -328,6 +336,10 @@ def main(argv=None) -> int:
     parser.add_argument("--controls", choices=("both", "off", "on"), default="both")
     parser.add_argument("--quick", action="store_true", help="N = 4, 16; GEQ N = 16; without the controls")
     parser.add_argument("--instructions", action="store_true", help="callgrind instructions per sample too")
+    parser.add_argument("--seconds", type=float, default=timing.TIMED_SECONDS,
+                        help="timed seconds per model, all runs of the three binaries together (backend: auto's default "
+                             f"{timing.TIMED_SECONDS}; longer on a loaded machine)")
+    parser.add_argument("--rounds", type=int, default=timing.ROUNDS, help="runs of each binary, in turns")
     parser.add_argument("--runtime-rev", default="HEAD",
                         help="the git revision whose runtime/ is built and timed (default HEAD: what is committed, "
                              "not work in progress), or 'worktree' for the files as they are")
@@ -336,6 +348,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.geq, args.controls = [4, 16], [16], "off"
+    timing.TIMED_SECONDS, timing.ROUNDS = args.seconds, args.rounds  # measure() reads them when called
     unknown = [f for f in args.forms if f not in FORMS]
     if unknown:
         parser.error(f"unknown forms {unknown}: choose from {list(FORMS)}")
