@@ -1,37 +1,38 @@
 """Train an FDN with FLAMO and hear every optimiser step in the hot-reload host; A/B between steps.
 
     python3 examples/live_training.py [--lines 6] [--attenuation geq|sos|gain] [--steps 50]
-                                      [--out build/live/live.dsp] [--background] [--rt60] [--host]
+                                      [--out build/live/live.json] [--background] [--rt60] [--host]
 
 Each step publishes the model with its step number and loss:
 
-    live = adac.HotReload(fs, name="live", controls={"dry_wet": True}, path="build/live/live.dsp")
+    live = adac.HotReload(fs, name="live", controls={"dry_wet": True}, path="build/live/live.json")
     for step in range(steps):
         ...optimiser step...
         live.update(play, step=step, loss=loss.item())
 
 The first update extracts the model's structure; every later step re-reads only its parameter values
 (the trained matrix, input/output gains and the per-line attenuation: an octave-band graphic
-equaliser, FLAMO's parallelGEQ, or a second-order section, parallelSOSFilter) and publishes code that differs
-only in its float constants, so the host takes each step without compiling (a constant update).
+equaliser, FLAMO's parallelGEQ, or a second-order section, parallelSOSFilter) and publishes the model as data
+(the IR document the C++ runtime reads): a step that changed only numbers is a values update in the host (no
+compiler anywhere; the reverb's tail goes on), a change of structure a new instance crossfaded in.
 The published file starts with `// adac-publish step=<i> loss=<l>`; the host keeps the last 32
 publishes as its history.
 
 Listening: the `AdacHotReload` plugin (VST3 or Standalone, built by
-`python3 -c "import adac.hotreload as h; print(h.build_host())"`) with ADAC_HOTRELOAD_PATH=build/live/live.dsp.
+`python3 -c "import adac.hotreload as h; print(h.build_host())"`) with ADAC_HOTRELOAD_PATH=build/live/live.json.
 Its host parameters choose what plays, crossfaded: "audition" = live (the newest step), pinned (the
 newest publish whose step is at most "pinned step") or bypass (the dry input). The headless
 command-line host (`--host` starts it on the same file) has the same choices as commands:
 
     history              the publishes it keeps: "history <count> <id>:<step>:<loss>:<compile|update> ..."
     audition live        play the newest model
-    audition pin K       play history entry K (a fresh instance of that step's code and values)
+    audition pin K       play history entry K (a fresh instance of that step's model)
     audition bypass      play the dry input
 
 `--host` prints the host's history after training, then pins the step with the lowest loss, and
 goes back to live. `--background` emits on a worker thread (the optimiser never waits for adac).
 `--rt60` adds the rt60 control: each step moves the trained T60 (the slider's default and range), which
-the host still takes as a constant update; the slider, never set, follows the newest default.
+the host still takes as a values update; the slider, never set, follows the newest default.
 """
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
     parser.add_argument("--attenuation", choices=ATTENUATIONS, default="geq")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--fs", type=int, default=48000)
-    parser.add_argument("--out", type=Path, default=ROOT / "build" / "live" / "live.dsp")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "live" / "live.json")
     parser.add_argument("--background", action="store_true", help="emit and publish on a worker thread")
     parser.add_argument("--rt60", action="store_true", help="the rt60 control too (besides dry_wet)")
     parser.add_argument("--host", action="store_true", help="run the headless host on --out; show its history and A/B")

@@ -11,7 +11,6 @@ driver (and FLAMO), to 1e-6 of the peak. The ThreadSanitizer test floods a host 
 import copy
 import fcntl
 import functools
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,7 @@ import torch
 
 import adac
 from adac.common.errors import AdacError
-from adac.backends.runtime import build_runtime, runtime_document
+from adac.backends.runtime import document_renderer, runtime_document
 from adac.hotreload import CommandLineHost, HotReload, build_host
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -526,34 +525,23 @@ def test_a_flood_of_publishes_ends_on_the_newest_without_backlog(host):
 # --- IR documents: the publisher's models, played by the runtime ---------------------------------
 
 
-@functools.lru_cache(maxsize=None)
-def runtime_renderer() -> str:
-    """The runtime's render driver (float: the host's runtime instances play in float)."""
-    return str(build_runtime(("adac-runtime-render",)) / "adac-runtime-render")
+def runtime_impulse(document: str, n: int, params=None, fs: int = FS) -> np.ndarray:
+    """The runtime's own render of ``document`` (its render driver, ``--model``; float, as the host's runtime
+    instances play): impulse responses."""
+    return impulse_responses(document_renderer(document), fs, n, params=params)
 
 
-def model_file(document: str, folder: Path) -> Path:
-    path = folder / f"model-{hashlib.sha256(document.encode()).hexdigest()[:16]}.json"
-    path.write_text(document)
-    return path
+def runtime_signal(document: str, x: np.ndarray, params=None) -> np.ndarray:
+    return process_signal(document_renderer(document), FS, x, params=params)
 
 
-def runtime_impulse(document: str, folder: Path, n: int, params=None, fs: int = FS) -> np.ndarray:
-    """The runtime's own render of ``document`` (its render driver, ``--model``): impulse responses."""
-    return impulse_responses((runtime_renderer(), "--model", str(model_file(document, folder))), fs, n, params=params)
-
-
-def runtime_signal(document: str, folder: Path, x: np.ndarray, params=None) -> np.ndarray:
-    return process_signal((runtime_renderer(), "--model", str(model_file(document, folder))), FS, x, params=params)
-
-
-def runtime_settled_impulse(document: str, folder: Path, n: int, params, heard=None) -> np.ndarray:
+def runtime_settled_impulse(document: str, n: int, params, heard=None) -> np.ndarray:
     """What ``Host.settle_and_impulse(n)`` records from a mono-input runtime instance that has heard ``heard`` (samples,
     1 column) since it was built: a parameter set by address glides from the model's default from the instance's
     first sample (the runtime's smoothing, as in the FAUST backend), in the renderer as in the host."""
     heard = np.zeros((0, 1)) if heard is None else heard
     x = np.concatenate([heard, np.zeros((8192, 1)), np.eye(n, 1)])
-    return runtime_signal(document, folder, x, params)[-n:, :, None]
+    return runtime_signal(document, x, params)[-n:, :, None]
 
 
 def training_step(model, factor: float = 0.97) -> None:
@@ -582,7 +570,7 @@ def test_a_flamo_model_through_the_publisher(host_binary, tmp_path):
         status = h.status()
         assert (status["tier"], status["runtime"], status["compiles"], status["lifted"]) == ("runtime", 1, 1, 0), status
         first = h.impulse(2000)
-        assert close(first, runtime_impulse(published(live.path), tmp_path, 2000)) <= FLOAT32_TOL
+        assert close(first, runtime_impulse(published(live.path), 2000)) <= FLOAT32_TOL
         assert close(first, flamo_reference(model, 2000)[0]) <= FLOAT32_TOL
         trained = float(h.ask("get /adac/rt60").split()[1])
         training_step(model)
@@ -592,7 +580,7 @@ def test_a_flamo_model_through_the_publisher(host_binary, tmp_path):
         assert (status["compiles"], status["updates"], status["failures"]) == (1, 1, 0), status
         assert [e[3] for e in h.history()] == ["compile", "update"]
         got = h.settle_and_impulse(2000)
-        assert close(got, runtime_impulse(published(live.path), tmp_path, 2000)) <= FLOAT32_TOL
+        assert close(got, runtime_impulse(published(live.path), 2000)) <= FLOAT32_TOL
         assert close(got, flamo_reference(model, 2000)[0]) <= FLOAT32_TOL
         assert close(got, first) > 1e-3  # the update changed what plays
         now = float(h.ask("get /adac/rt60").split()[1])
@@ -619,14 +607,14 @@ def test_a_structure_change_crossfades_to_the_new_model_and_keeps_the_sliders(ho
         h.wait(2)
         after = h.record(2000)  # the swap starts at its first block
         x = sine(300, 0.5, 4000)[:, None]
-        old = runtime_signal(a, tmp_path, x, params)  # the old instance played on through the fade...
-        new = runtime_signal(b, tmp_path, x[2000:], params)  # ...the new one started from silence at the swap
+        old = runtime_signal(a, x, params)  # the old instance played on through the fade...
+        new = runtime_signal(b, x[2000:], params)  # ...the new one started from silence at the swap
         assert close(before, old[:2000]) <= FLOAT32_TOL
         assert close(after, crossfaded(old[2000:], new, 480)) <= FLOAT32_TOL
         status = h.status()
         assert (status["compiles"], status["updates"], status["tier"]) == (2, 0, "runtime"), status
         assert h.ask("get /adac/dry_wet") == "value 0.3"
-        assert close(h.settle_and_impulse(1000), runtime_settled_impulse(b, tmp_path, 1000, params, x[2000:])) <= FLOAT32_TOL
+        assert close(h.settle_and_impulse(1000), runtime_settled_impulse(b, 1000, params, x[2000:])) <= FLOAT32_TOL
     finally:
         h.quit()
 
@@ -645,7 +633,7 @@ def test_a_longer_delay_is_an_update_within_the_lines_capacity_and_a_new_instanc
             h.wait(reloads)
             assert h.history()[-1][3] == kind, (lengths, h.history())
             got = h.settle_and_impulse(3000)
-            assert close(got, runtime_impulse(published(live.path), tmp_path, 3000)) <= FLOAT32_TOL
+            assert close(got, runtime_impulse(published(live.path), 3000)) <= FLOAT32_TOL
             assert close(got, flamo_reference(model, 3000)[0]) <= FLOAT32_TOL
         assert h.status()["failures"] == 0 and live.extractor.extractions == 1
     finally:
@@ -668,13 +656,13 @@ def test_runtime_models_in_the_history_are_auditioned_and_a_rate_change_compiles
         params = {"/adac/dry_wet": 0.5}
         for pin in (1, 2):
             assert h.ask(f"audition pin {pin}") == "ok" and h.status()["audition"] == f"pin:{pin}"
-            assert close(h.settle_and_impulse(1000), runtime_settled_impulse(documents[pin - 1], tmp_path, 1000, params)) \
+            assert close(h.settle_and_impulse(1000), runtime_settled_impulse(documents[pin - 1], 1000, params)) \
                 <= FLOAT32_TOL  # a fresh instance of the entry's model, the parameters as set now
         assert h.ask("audition live") == "ok"
-        assert close(h.settle_and_impulse(1000), runtime_settled_impulse(documents[2], tmp_path, 1000, params)) <= FLOAT32_TOL
+        assert close(h.settle_and_impulse(1000), runtime_settled_impulse(documents[2], 1000, params)) <= FLOAT32_TOL
         assert h.ask("rate 44100") == "ok"
         got = h.impulse(1000)
-        assert close(got, runtime_impulse(documents[2], tmp_path, 1000, params, fs=44100)) <= FLOAT32_TOL
+        assert close(got, runtime_impulse(documents[2], 1000, params, fs=44100)) <= FLOAT32_TOL
         assert h.status()["compiles"] == 1
     finally:
         if h is not None:
@@ -755,7 +743,7 @@ def test_a_flood_of_documents_under_thread_sanitizer(tsan_host_binary, tmp_path)
         for name in ("dry_wet", "rt60"):
             assert h.ask(f"set /adac/{name} {controls[name]['default']!r}") == "ok"
         assert h.ask("input silence") == "ok" and h.ask("run 32768") == "ok"
-        assert close(h.impulse(500), runtime_impulse(last, tmp_path, 500)) <= FLOAT32_TOL
+        assert close(h.impulse(500), runtime_impulse(last, 500)) <= FLOAT32_TOL
         assert h.close(timeout=120) == 0, h.stderr()  # 66: ThreadSanitizer found a race (halt_on_error)
         assert "WARNING: ThreadSanitizer" not in h.stderr()
 
@@ -824,7 +812,7 @@ def test_the_shipped_example_through_the_publisher_plays_as_the_runtime_renders_
         h.wait(1, 60000)
         assert (h.status()["tier"], h.status()["failures"]) == ("runtime", 0)
         got = h.settle_and_impulse(EXAMPLE_IR_SAMPLES)
-        assert close(got, runtime_impulse(first, tmp_path, EXAMPLE_IR_SAMPLES)) <= FLOAT32_TOL
+        assert close(got, runtime_impulse(first, EXAMPLE_IR_SAMPLES)) <= FLOAT32_TOL
         example_training_step(model)
         assert live.update(model)
         second = published(live.path)
@@ -832,8 +820,8 @@ def test_the_shipped_example_through_the_publisher_plays_as_the_runtime_renders_
         status = h.status()
         assert (status["updates"], status["compiles"], status["failures"]) == (1, 1, 0), status
         got = h.settle_and_impulse(EXAMPLE_IR_SAMPLES)
-        assert close(got, runtime_impulse(second, tmp_path, EXAMPLE_IR_SAMPLES)) <= FLOAT32_TOL
-        assert close(got, runtime_impulse(first, tmp_path, EXAMPLE_IR_SAMPLES)) > 1e-3  # the update changed what plays
+        assert close(got, runtime_impulse(second, EXAMPLE_IR_SAMPLES)) <= FLOAT32_TOL
+        assert close(got, runtime_impulse(first, EXAMPLE_IR_SAMPLES)) > 1e-3  # the update changed what plays
     finally:
         h.quit()
 

@@ -1,12 +1,12 @@
 """Hearing a model while it trains: the incremental emitter, the publisher's tags, and the real
-command-line host taking FLAMO training steps on its fast path.
+command-line host taking FLAMO training steps as values updates (the runtime, no compiler).
 
 The models are examples/live_training.py's FDN (trained matrix, input/output gains and per-line
 attenuation: FLAMO's parallelGEQ or parallelSOSFilter), trained with Adam for a few steps. The
-reference for every emitted text is ``adac.flamo_to_faust`` of the same model at the same step (the
-full frontend and backend, run independently of the publisher's incremental path).
+reference for every published document is ``runtime_document(adac.flamo_to_json(...))`` of the same model at the
+same step (the full frontend, run independently of the publisher's incremental path).
 """
-import re
+import json
 import sys
 from pathlib import Path
 
@@ -16,7 +16,8 @@ import torch
 from flamo.processor import dsp
 
 import adac
-from adac.backends.faust.render import render_impulse_responses
+from adac.backends.faust.render import impulse_responses
+from adac.backends.runtime import document_renderer, runtime_document
 from adac.common.errors import AdacError
 from adac.hotreload import CommandLineHost, HotReload, build_host
 from conftest import FLOAT32_TOL
@@ -42,7 +43,28 @@ def publisher(path, controls=CONTROLS, **kwargs) -> HotReload:
 
 
 def full(play, controls=CONTROLS) -> str:
-    return adac.flamo_to_faust(play, FS, name="live", controls=controls)
+    """The document of ``play`` by the full frontend, as the publisher writes it (compact JSON)."""
+    document = runtime_document(adac.flamo_to_json(play, FS, name="live"), controls)
+    return json.dumps(document, separators=(",", ":"), allow_nan=False)
+
+
+def rendered(document: str, n: int, params=None) -> np.ndarray:
+    """The runtime's own render of a published document (float, as the host plays it): impulse responses."""
+    return impulse_responses(document_renderer(document), FS, n, params=params)
+
+
+def delays_of(document: str) -> list:
+    """Every delay node's samples in a published document, in graph order."""
+    found = []
+
+    def walk(node):
+        if node["kind"] == "delay":
+            found.append(node["samples"])
+        for child in node.get("children", []) + [node[k] for k in ("feedforward", "feedback") if k in node]:
+            walk(child)
+
+    walk(json.loads(document)["graph"])
+    return found
 
 
 def close(got: np.ndarray, want: np.ndarray) -> float:
@@ -68,19 +90,19 @@ def lengthen_first_delay(play) -> None:
 @pytest.mark.parametrize("attenuation", ["geq", "sos"])
 def test_training_steps_emit_what_the_full_emitter_emits(tmp_path, attenuation):
     play, train = model(attenuation)
-    live = publisher(tmp_path / "live.dsp")
+    live = publisher(tmp_path / "live.json")
     codes = []
     for step, _ in training_steps(train, 4, lr=1e-2):
         code = live.emit(play)
-        assert code == full(play), f"step {step}: the incremental code differs from adac.flamo_to_faust"
+        assert code == full(play), f"step {step}: the incremental document differs from the full frontend's"
         codes.append(code)
     assert live.extractor.extractions == 1  # the structure was read once
-    assert len(set(codes)) == len(codes)  # every step changed the code (its constants)
+    assert len(set(codes)) == len(codes)  # every step changed the document (its numbers)
 
 
 def test_a_new_delay_length_is_read_without_a_new_extraction(tmp_path):
     play, train = model("geq")
-    live = publisher(tmp_path / "live.dsp")
+    live = publisher(tmp_path / "live.json")
     before = live.emit(play)
     lengthen_first_delay(play)
     code = live.emit(play)
@@ -90,7 +112,7 @@ def test_a_new_delay_length_is_read_without_a_new_extraction(tmp_path):
 
 def test_a_structural_change_extracts_again(tmp_path):
     play, train = model("sos")
-    live = publisher(tmp_path / "live.dsp")
+    live = publisher(tmp_path / "live.json")
     live.emit(play)
     feedback = play.get_core().feedback_loop.feedback
     feedback.attenuation = dsp.parallelGEQ(size=(4,), octave_interval=1, fs=FS, nfft=NFFT)  # another class
@@ -125,7 +147,7 @@ def test_the_tag_line(tmp_path):
 
 def test_background_publishes_carry_their_tags(tmp_path):
     play, train = model("geq")
-    live = publisher(tmp_path / "live.dsp", background=True)
+    live = publisher(tmp_path / "live.json", background=True)
     for step, loss in training_steps(train, 3):
         live.update(play, step=step, loss=loss)
     assert live.flush(timeout=120) and not live.errors, live.errors
@@ -143,9 +165,9 @@ def host_binary():
 
 
 @pytest.mark.parametrize("attenuation", ["geq", "sos"])
-def test_training_steps_take_the_hosts_fast_path(tmp_path, host_binary, attenuation):
+def test_training_steps_are_values_updates_in_the_host(tmp_path, host_binary, attenuation):
     play, train = model(attenuation)
-    live = publisher(tmp_path / "live.dsp")
+    live = publisher(tmp_path / "live.json")
     with CommandLineHost(live.path, FS, binary=host_binary) as host:
         losses = []
         for step, loss in training_steps(train, 5, lr=1e-2):
@@ -158,20 +180,20 @@ def test_training_steps_take_the_hosts_fast_path(tmp_path, host_binary, attenuat
         assert [entry[1] for entry in history] == ["0", "1", "2", "3", "4"]
         assert [float(entry[2]) for entry in history] == pytest.approx(losses, rel=1e-6)
         assert [entry[3] for entry in history] == ["compile"] + ["update"] * 4
-        # a new delay length (the line's length in the loop and at its output), within the compiled capacity:
-        # the same structure for the extractor, an update for the host, and the new length is what plays
+        # a new delay length (the line's length in the loop and at its output), within the line's capacity:
+        # the same structure for the extractor, a values update for the host, and the new length is what plays
         before = live.path.read_text().partition("\n")[2]
         lengthen_first_delay(play)
         assert live.update(play, step=5)
         code = live.path.read_text().partition("\n")[2]
-        assert re.findall(r"@\((\d+)\)", code) != re.findall(r"@\((\d+)\)", before)
+        assert delays_of(code) != delays_of(before)
         host.wait(6)
         status = host.status()
         assert (status["compiles"], status["updates"], status["failures"]) == (1, 5, 0), status
-        got = host.impulse(4096)  # the host has played nothing yet: its lines are silent, as a fresh DSP's
-        assert close(got, render_impulse_responses(code, FS, 4096)) <= FLOAT32_TOL
-        assert close(got, render_impulse_responses(before, FS, 4096)) > 1e-2
-        # a structural change: extracted again, compiled
+        got = host.impulse(4096)  # the host has played nothing yet: its lines are silent, as a fresh instance's
+        assert close(got, rendered(code, 4096)) <= FLOAT32_TOL
+        assert close(got, rendered(before, 4096)) > 1e-2
+        # a structural change: extracted again, a new instance
         play.get_core().feedback_loop.feedback.add_module("tilt", dsp.parallelGain(size=(4,), nfft=NFFT))
         assert live.update(play, step=6)
         host.wait(7)
@@ -181,30 +203,30 @@ def test_training_steps_take_the_hosts_fast_path(tmp_path, host_binary, attenuat
         assert live.path.read_text().partition("\n")[2] == full(play)
 
 
-def test_training_steps_with_the_rt60_control_take_the_hosts_fast_path(tmp_path, host_binary):
-    """With the rt60 control, each step moves the trained T60 (the slider's default and range, a `declare`
-    string, the constants of the decay law): still one compile, then updates; the slider, never set, plays
-    the newest default; and what plays is FAUST's own render of the newest code."""
+def test_training_steps_with_the_rt60_control_are_values_updates(tmp_path, host_binary):
+    """With the rt60 control, each step moves the trained T60 (the slider's default and range, the decay law's
+    T0): still one new instance, then values updates; the slider, never set, plays the newest default; and what
+    plays is the runtime's own render of the newest document."""
     controls = {"dry_wet": True, "rt60": True}
     play, train = model("geq")
-    live = publisher(tmp_path / "live.dsp", controls=controls)
+    live = publisher(tmp_path / "live.json", controls=controls)
     trained = []
     with CommandLineHost(live.path, FS, binary=host_binary) as host:
         for step, loss in training_steps(train, 5, lr=2e-2):
             assert live.update(play, step=step, loss=loss)
-            trained.append(re.search(r'declare adac_rt60_trained "([^"]+)"', live.path.read_text()).group(1))
+            rt60 = json.loads(live.path.read_text().partition("\n")[2])["realisation"]["controls"]["rt60"]
+            assert rt60["default"] == rt60["trained"]
+            trained.append(rt60["trained"])
             host.wait(step + 1)
         assert len(set(trained)) > 1, trained  # the steps did move the trained T60
         status = host.status()
         assert (status["compiles"], status["updates"], status["failures"]) == (1, 4, 0), status
         code = live.path.read_text().partition("\n")[2]
         assert code == full(play, controls)
-        default = re.search(r'hslider\("rt60 \[unit:s\]", ([^,]+),', code).group(1)
-        assert default == trained[-1] != trained[0]
-        assert host.ask("get /adac/rt60") == f"value {float(default):g}"
+        assert host.ask("get /adac/rt60") == f"value {trained[-1]:g}"
         got = host.impulse(4096)
-        assert close(got, render_impulse_responses(code, FS, 4096)) <= FLOAT32_TOL
-        # the slider played the new default: at the first step's default (what a compiled step-0 DSP plays)
-        # the response is another one
-        first = render_impulse_responses(code, FS, 4096, params={"/adac/rt60": float(trained[0])})
+        assert close(got, rendered(code, 4096)) <= FLOAT32_TOL
+        # the slider played the new default: at the first step's default (what a step-0 instance plays) the
+        # response is another one
+        first = rendered(code, 4096, params={"/adac/rt60": float(trained[0])})
         assert close(got, first) > FLOAT32_TOL

@@ -19,13 +19,12 @@ import pytest
 import torch
 from flamo.processor import dsp, system
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import adac
 from adac.analysis.simulate import simulate
 from adac.backends.faust import json_to_faust
 from adac.backends.faust.render import build_renderer, impulse_responses, process_signal
-from adac.backends.runtime import build_runtime, build_runtime_renderer, runtime_document, runtime_kinds, write_model
+from adac.backends.runtime import build_runtime_renderer, document_renderer, runtime_document, runtime_kinds
 from adac.common.errors import AdacError
 from adac.ir import schema_kinds
 from conftest import DOUBLE_TOL, FLOAT32_TOL
@@ -114,10 +113,10 @@ def test_random_flamo_models_play_like_flamo(case):
     assert report["double"].max_relative_error <= DOUBLE_TOL, f"{description}: {report.summary()}"
 
 
-def _render(document: dict, n: int, double: bool = True, block: int | None = None) -> subprocess.CompletedProcess:
-    binary = build_runtime() / ("adac-runtime-render-double" if double else "adac-runtime-render")
-    return subprocess.run([str(binary), str(document["fs"]), str(n), "--model", str(write_model(document))],
-                          capture_output=True)
+def _render(document: dict, n: int) -> subprocess.CompletedProcess:
+    """The runtime's render driver on ``document`` in double, its exit status and output kept (a refusal is an answer)."""
+    binary, *model = document_renderer(document, double=True)
+    return subprocess.run([binary, str(document["fs"]), str(n), *model], capture_output=True)
 
 
 @settings(max_examples=RANDOM_DOCUMENTS, **SETTINGS)

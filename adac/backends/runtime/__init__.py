@@ -69,9 +69,9 @@ def build_runtime(targets: tuple[str, ...] = TOOLS, *, build_type: str = "Releas
     return build
 
 
-def write_model(document: dict) -> Path:
-    """A runtime document as a file in the cache, named by its content."""
-    text = json.dumps(document, sort_keys=True)
+def write_model(document: dict | str) -> Path:
+    """A runtime document (a dict, or its JSON text as published) as a file in the cache, named by its content."""
+    text = document if isinstance(document, str) else json.dumps(document, sort_keys=True)
     path = toolchain.cache_dir() / "runtime-models" / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,15 +79,20 @@ def write_model(document: dict) -> Path:
     return path
 
 
-def build_runtime_renderer(ir: dict, controls: dict | None = None, *, double: bool = False,
-                           fractional_order: int = DEFAULT_ORDER, delay_limits: dict | None = None) -> tuple[str, ...]:
-    """The command that renders ``ir`` with the runtime (for :func:`adac.backends.faust.render.impulse_responses`):
-    the runtime's render driver and its ``--model`` argument. Nothing model-specific is compiled."""
-    document = runtime_document(ir, controls, fractional_order, delay_limits=delay_limits)
+def document_renderer(document: dict | str, *, double: bool = False) -> tuple[str, ...]:
+    """The command that renders a runtime document (for :func:`adac.backends.faust.render.impulse_responses` and
+    ``process_signal``): the runtime's render driver and its ``--model`` argument."""
     binary = build_runtime() / RENDERERS[double]
     if not binary.exists():
         raise AdacError(f"the runtime build produced no {binary}")
     return (str(binary), "--model", str(write_model(document)))
+
+
+def build_runtime_renderer(ir: dict, controls: dict | None = None, *, double: bool = False,
+                           fractional_order: int = DEFAULT_ORDER, delay_limits: dict | None = None) -> tuple[str, ...]:
+    """The command that renders ``ir`` with the runtime (its :func:`runtime_document`): nothing model-specific is
+    compiled."""
+    return document_renderer(runtime_document(ir, controls, fractional_order, delay_limits=delay_limits), double=double)
 
 
 def runtime_kinds() -> list[str]:
