@@ -209,7 +209,7 @@ def test_training_steps_with_the_rt60_control_are_values_updates(tmp_path, host_
     plays is the runtime's own render of the newest document."""
     controls = {"dry_wet": True, "rt60": True}
     play, train = model("geq")
-    live = publisher(tmp_path / "live.json", controls=controls)
+    live = publisher(tmp_path / "live.json", controls=controls, trained_every_s=0)  # the T60 measured every step
     trained = []
     with CommandLineHost(live.path, FS, binary=host_binary) as host:
         for step, loss in training_steps(train, 5, lr=2e-2):
@@ -230,3 +230,19 @@ def test_training_steps_with_the_rt60_control_are_values_updates(tmp_path, host_
         # response is another one
         first = rendered(code, 4096, params={"/adac/rt60": float(trained[0])})
         assert close(got, first) > FLOAT32_TOL
+
+
+def test_a_trained_t60_measured_once_still_plays_the_trained_model_at_the_knobs_default(tmp_path):
+    """The publisher measures the rt60 control's trained T60 at most every ``trained_every_s``: the steps in between
+    carry the last measurement, and at the knob's default (that T0) the model still plays exactly as trained."""
+    controls = {"dry_wet": True, "rt60": True}
+    play, train = model("geq")
+    live = publisher(tmp_path / "live.json", controls=controls, trained_every_s=3600)
+    trained = []
+    for _ in training_steps(train, 4, lr=2e-2):
+        code = live.emit(play)
+        trained.append(json.loads(code)["realisation"]["controls"]["rt60"]["trained"])
+    fresh = full(play, controls)
+    assert len(set(trained)) == 1 and live.extractor.extractions == 1  # measured once, at the first step
+    assert json.loads(fresh)["realisation"]["controls"]["rt60"]["trained"] != trained[0]  # the model's T60 moved
+    assert close(rendered(code, 4096), rendered(fresh, 4096)) <= FLOAT32_TOL

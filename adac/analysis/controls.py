@@ -117,11 +117,17 @@ def lossless_loops(ir: dict, fractional_order: int = DEFAULT_ORDER) -> list[str]
     return found
 
 
-def normalise_controls(controls: dict | None, ir: dict, fractional_order: int = DEFAULT_ORDER) -> dict:
+MEASURE = object()  # normalise_controls' ``trained``: measure the trained T60 on the model
+
+
+def normalise_controls(controls: dict | None, ir: dict, fractional_order: int = DEFAULT_ORDER, *,
+                       trained=MEASURE) -> dict:
     """``{name: {default, min, max[, law | trained, gamma_max]}}`` for the enabled controls.
 
     ``fractional_order``: the Lagrange order the model's fractional delays are realised with (the
-    trained T60 is measured on that realisation).
+    trained T60 is measured on that realisation). ``trained``: the rt60 control's trained T60 (s, on the slider's
+    grid) when it is already known for this model, ``None`` for a lossless one; by default it is measured
+    (:func:`trained_t60`, a simulation of the model's impulse response).
 
     ``True`` or ``{}`` takes every default; ``False`` or ``{"enabled": false}`` drops a
     control. Errors name the control and the field; values are never clamped.
@@ -147,7 +153,7 @@ def normalise_controls(controls: dict | None, ir: dict, fractional_order: int = 
             value = spec.get(field)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
                 raise AdacError(f"controls.{name}.{field}: must be a finite number, got {value!r}")
-        c = out[name] = _defaults(name, spec, ir, fractional_order)
+        c = out[name] = _defaults(name, spec, ir, fractional_order, trained)
         if not c["min"] < c["max"]:
             raise AdacError(f"controls.{name}.max: max {c['max']} must be greater than min {c['min']}")
         if not c["min"] <= c["default"] <= c["max"]:
@@ -173,14 +179,19 @@ def normalise_controls(controls: dict | None, ir: dict, fractional_order: int = 
     return out
 
 
-def _defaults(name: str, spec: dict, ir: dict, fractional_order: int) -> dict:
+def _defaults(name: str, spec: dict, ir: dict, fractional_order: int, trained=MEASURE) -> dict:
     if name == "rt60":
         if loop_count(ir) == 0:
             raise AdacError(f"controls.rt60: the model of {ir.get('name')!r} has no feedback loop to scale")
-        lossless = lossless_loops(ir, fractional_order)
-        if lossless:
-            return _lossless_rt60(spec, ir, lossless)
-        t0 = round(trained_t60(ir, fractional_order), 3)  # the trained model's T30, on the slider's 1 ms grid
+        if trained is MEASURE:
+            lossless = lossless_loops(ir, fractional_order)
+            if lossless:
+                return _lossless_rt60(spec, ir, lossless)
+            t0 = round(trained_t60(ir, fractional_order), 3)  # the trained model's T30, on the slider's 1 ms grid
+        elif trained is None:
+            return _lossless_rt60(spec, ir, [])
+        else:
+            t0 = trained
         if t0 <= 0:
             raise AdacError(f"controls.rt60: the trained reverberation time {t0} s rounds to zero")
         c = {"trained": t0, "default": spec.get("default", t0), "min": spec.get("min", round(t0 / 4, 3)),
@@ -197,10 +208,12 @@ def _defaults(name: str, spec: dict, ir: dict, fractional_order: int) -> dict:
 
 
 def _lossless_rt60(spec: dict, ir: dict, lossless: list[str]) -> dict:
-    """rt60 on a lossless prototype: T0 is infinite, gamma = 10^(-3/(SR T)); the default must be given."""
+    """rt60 on a lossless prototype (``lossless``: its lossless loops' paths, when measured): T0 is infinite,
+    gamma = 10^(-3/(SR T)); the default must be given."""
     if spec.get("default") is None:
-        raise AdacError(f"controls.rt60.default: the model of {ir.get('name')!r} is lossless (loop "
-                        f"{', '.join(lossless)} keeps its energy: no trained reverberation time to start from); "
+        loops = f"loop {', '.join(lossless)} keeps" if lossless else "its loops keep"
+        raise AdacError(f"controls.rt60.default: the model of {ir.get('name')!r} is lossless ({loops} its energy: "
+                        "no trained reverberation time to start from); "
                         "give the reverberation time the knob starts at, e.g. controls: {rt60: {default: 1.5}} "
                         "(range default/4 .. 2 default unless min/max are set)")
     default = spec["default"]

@@ -51,6 +51,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..analysis.controls import MEASURE
 from ..backends.runtime import runtime_document
 from ..common.errors import AdacError
 from ..common.fileio import default_permissions, os_error
@@ -90,13 +91,18 @@ class HotReload:
         emit: ``emit(model) -> str`` (the text to publish: a runtime document's JSON or FAUST code); default the
             incremental FLAMO frontend then :func:`runtime_document` as JSON.
         background: emit and publish on a worker thread (see the module doc); ``flush()`` waits for it.
+        trained_every_s: with the rt60 control, the trained T60 (the knob's default and the decay law's T0) is
+            measured on the model (a simulation of its impulse response: tens of milliseconds at 16 lines, about a
+            second at 64) at most once per this many seconds, and after every change of structure; the steps in
+            between publish the last measurement. At the knob's default the model plays exactly as trained either
+            way (the default is that T0); a moved knob scales the decay against a T0 at most this old. 0: every step.
     """
 
     def __init__(self, fs: int, name: str = "adac_live", controls: dict | None = None, path=None,
                  every_n_steps: int = 1, min_interval_s: float = 0.05, emit: Callable | None = None,
-                 background: bool = False):
-        if every_n_steps < 1 or min_interval_s < 0:
-            raise AdacError("HotReload: every_n_steps must be >= 1 and min_interval_s >= 0")
+                 background: bool = False, trained_every_s: float = 1.0):
+        if every_n_steps < 1 or min_interval_s < 0 or not trained_every_s >= 0:
+            raise AdacError("HotReload: every_n_steps must be >= 1, min_interval_s and trained_every_s >= 0")
         self.fs, self.name, self.controls = fs, name, controls
         self.path = Path(path) if path else Path("build") / "live" / f"{name}.json"
         if self.path.is_dir():
@@ -105,6 +111,9 @@ class HotReload:
         self._emit = emit
         self.extractor = LiveExtractor(fs, name=name)  # the default emitter's frontend (its ``extractions``)
         self._validated = 0  # the extractor's extractions when the IR was last validated with the controls
+        self.trained_every_s = trained_every_s
+        self._trained = None  # the rt60 control's trained T60 as last measured (None: lossless, or no rt60)
+        self._measured_at = float("-inf")
         self.steps = 0       # update() calls
         self.published = 0   # files written
         self.skipped = 0     # publishes skipped because another publisher held the lock
@@ -137,7 +146,11 @@ class HotReload:
         structure = self.extractor.extractions != self._validated
         if not structure:
             check_delay_limits(ir)
-        document = runtime_document(ir, self.controls, validate=structure)
+        measure = structure or time.monotonic() - self._measured_at >= self.trained_every_s
+        document = runtime_document(ir, self.controls, validate=structure, trained=MEASURE if measure else self._trained)
+        if measure:
+            self._trained = document["realisation"]["controls"].get("rt60", {}).get("trained")
+            self._measured_at = time.monotonic()
         self._validated = self.extractor.extractions
         return document
 

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from ...analysis.controls import normalise_controls
+from ...analysis.controls import MEASURE, normalise_controls
 from ...common import toolchain
 from ...common.errors import AdacError
 from ...common.fileio import write_text_atomic
@@ -27,13 +27,14 @@ TOOLS = (*RENDERERS.values(), "adac-runtime-kinds", "adac-runtime-realtime")
 
 
 def runtime_document(ir: dict, controls: dict | None = None, fractional_order: int = DEFAULT_ORDER, *,
-                     validate: bool = True, delay_limits: dict | None = None) -> dict:
+                     validate: bool = True, delay_limits: dict | None = None, trained=MEASURE) -> dict:
     """The IR as the runtime reads it: ``ir`` plus its ``realisation`` (the normalised macro-controls and the
-    fractional delays' Lagrange order). ``validate``: check the IR and its delay bounds first."""
+    fractional delays' Lagrange order). ``validate``: check the IR and its delay bounds first. ``trained``: the rt60
+    control's trained T60 when already known (:func:`adac.analysis.controls.normalise_controls`)."""
     if validate:
         validate_ir(ir)
         check_delay_limits(ir, delay_limits)
-    normalised = normalise_controls(controls, ir, fractional_order)
+    normalised = normalise_controls(controls, ir, fractional_order, trained=trained)
     realisation = {"fractional_order": int(fractional_order),
                    "controls": {name: {k: v for k, v in c.items() if k in CONTROL_FIELDS} for name, c in normalised.items()}}
     return {**{k: v for k, v in ir.items() if k != "realisation"}, "realisation": realisation}
