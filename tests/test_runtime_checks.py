@@ -130,7 +130,7 @@ def test_the_fuzz_driver_is_built_with_the_sanitizers(checks, seeds):
 
 def test_thousands_of_mutated_documents_load_or_are_refused_and_play_without_a_sanitizer_report(checks, seeds, tmp_path):
     crash = tmp_path / "crash.json"
-    proc = subprocess.run([str(checks / FUZZ), "--runs", str(MUTANTS), "--seed", "22", "--crash", str(crash),
+    proc = subprocess.run([str(checks / FUZZ), "--runs", str(MUTANTS), "--seed", "22", "--crash", str(crash), "--reasons",
                            *(str(p) for p, _ in seeds.values())], capture_output=True, text=True, env=FUZZ_ENV, timeout=600)
     report = proc.stdout[-3000:] + proc.stderr[-6000:]
     assert proc.returncode == 0, report
@@ -144,6 +144,14 @@ def test_thousands_of_mutated_documents_load_or_are_refused_and_play_without_a_s
     assert refused >= 0.5 * mutants and loaded >= 0.05 * mutants and played == loaded, summary.group(0)
     # a mutated model may be unstable, but most of what loads plays finite
     assert nonfinite <= 0.5 * loaded, summary.group(0)
+    # the refusals come from every layer: the JSON parser, the document's fields, the nodes' fields, the structure
+    reasons = dict((m.group(2), int(m.group(1))) for m in re.finditer(r"^ *(\d+)  (.+)$", proc.stdout, re.M))
+    assert sum(reasons.values()) == refused and len(reasons) >= 40, reasons
+    for layer in ("IR: not a JSON document", "IR: the document is nested deeper", "IR: expected a JSON object",
+                  "must be an integer in", "realises no IR node kind", "recursion: delay-free loop", "missing field",
+                  "expected a number", "takes # channels, its predecessor gives", "realisation.fractional_order",
+                  "control "):
+        assert any(layer in reason for reason in reasons), (layer, reasons)
 
 
 def test_the_fuzz_driver_replays_one_mutant_exactly(checks, seeds):

@@ -13,7 +13,8 @@
 // Each mutant goes to load(); a loaded one plays in Processor<float> and Processor<double> (maxBlock 64, blocks of
 // 1..150 samples of noise, the macro-controls moved, including out of range and NaN).
 //
-// Failures (exit 1): any exception other than adac::runtime::Error, an unmutated seed refused or not finite.
+// Failures (exit 1): any exception other than adac::runtime::Error, a refusal whose message is empty, overlong or
+// not printable ASCII, an unmutated seed refused or not finite.
 // Sanitizer reports abort the process (built with -fno-sanitize-recover); the mutant is then written to --crash.
 // A mutant whose output is not finite is reported (a mutated model may be legitimately unstable); the last line
 // on stdout is a summary: `mutants N loaded L refused R played P nonfinite F failures X` (--report N lists up to N
@@ -666,8 +667,12 @@ int main(int argc, char** argv)
                     if (std::isdigit((unsigned char)c)) c = '#';
                 ++tally[key.substr(0, 90)];
             }
-            if (what.empty()) {
-                std::fprintf(stderr, "FAILURE: mutant %llu refused with an empty message\n", (unsigned long long)i);
+            // a message for a person: one printable line, naming something, not the document quoted at length
+            const bool printable = std::all_of(what.begin(), what.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+            if (what.empty() || what.size() > 1000 || !printable) {
+                std::fprintf(stderr, "FAILURE: mutant %llu refused with an empty, overlong or unprintable message\n",
+                             (unsigned long long)i);
+                onDeath();
                 ++failures;
             }
             continue;
