@@ -4,8 +4,12 @@ refused with a message naming where (``adac: error: ...``, exit status 2), and n
 - A mutation fuzz driver (``runtime/tests/fuzz_load.cpp``) built with AddressSanitizer + UndefinedBehaviorSanitizer
   (aborting on the first report) mutates seed documents (a zoo FDN with every macro-control, a model with every
   node kind, nested loops) thousands of times; what loads plays in float and double.
-- Hand-made bad documents through the runtime's render driver (the Release build users run, and the sanitized one).
-- What the runtime does not realise (delay-free loops) is refused naming the loop's path.
+- Hand-made bad documents through the runtime's render driver (the Release build users run, and the sanitized one):
+  one printable line naming the node or the field; numbers beyond the float range the float player computes in,
+  and documents that would make a player allocate without bound (signal buffers, pre-delay lines), are refused.
+- What the runtime does not realise (delay-free loops, controls the model cannot have) is refused naming where.
+
+Replay a fuzz failure: ``adac-runtime-fuzz-load --seed 22 --only I SEEDS...`` (``--dump I`` writes the mutant).
 """
 from __future__ import annotations
 
@@ -132,7 +136,7 @@ def test_thousands_of_mutated_documents_load_or_are_refused_and_play_without_a_s
     crash = tmp_path / "crash.json"
     proc = subprocess.run([str(checks / FUZZ), "--runs", str(MUTANTS), "--seed", "22", "--crash", str(crash), "--reasons",
                            *(str(p) for p, _ in seeds.values())], capture_output=True, text=True, env=FUZZ_ENV, timeout=600)
-    report = proc.stdout[-3000:] + proc.stderr[-6000:]
+    report = proc.stdout[-3000:] + proc.stderr[-6000:] + (f"\nthe mutant: {crash}" if crash.exists() else "")
     assert proc.returncode == 0, report
     assert not any(s in proc.stderr for s in SANITIZER_REPORTS), report
     assert "FAILURE" not in proc.stderr, report
