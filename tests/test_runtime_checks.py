@@ -21,14 +21,17 @@ import subprocess
 
 import numpy as np
 import pytest
+import torch
+from flamo.processor import dsp, system
 
 from adac.backends.runtime import build_runtime, runtime_document
+from adac.frontend.flamo import flamo_to_json
+from flamo_models import CPU, FS, _sos, fdn, shell
 
 FUZZ = "adac-runtime-fuzz-load"
 CHECKED_RENDER = "adac-runtime-render-checked"
 MUTANTS = 3000  # about 12 s under the sanitizers on this 2-core machine (when it is not busy)
-# the sanitized render driver (faust/arch/render_main.cpp) does not free its dsp at exit: no leak check for it
-CHECKED_ENV = {**os.environ, "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
+CHECKED_ENV = {**os.environ, "ASAN_OPTIONS": "abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
 FUZZ_ENV = {**os.environ, "ASAN_OPTIONS": "abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
 SANITIZER_REPORTS = ("runtime error", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
 
@@ -43,9 +46,6 @@ def _strip(node):
 
 
 def _document(model, name, controls):
-    from adac.frontend.flamo import flamo_to_json
-    from flamo_models import FS
-
     return _strip(runtime_document(flamo_to_json(model, FS, name=name), controls=controls))
 
 
@@ -66,10 +66,6 @@ def _kinds(node, found=None):
 def seeds(tmp_path_factory):
     """{name: (path, document)}: the zoo FDN with rt60, dry/wet and pre-delay; a model with every node kind (a
     fractional delay, a gain-delay, an FIR, SOS, Householder, gains, a loop); a loop inside a loop."""
-    import torch
-    from flamo.processor import dsp, system
-    from flamo_models import CPU, FS, _sos, fdn, shell
-
     torch.manual_seed(3)
     fractional = dsp.parallelDelay(size=(2,), max_len=40, isint=False, fs=FS, **CPU)
     with torch.no_grad():

@@ -130,5 +130,6 @@ int main(int argc, char** argv)
     const double header[2] = {(double)nin, (double)d.getNumOutputs()};
     std::fwrite(header, sizeof(double), 2, stdout);
     std::fwrite(all.data(), sizeof(double), all.size(), stdout);
+    delete proto;
     return 0;
 }
