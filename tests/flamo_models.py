@@ -138,9 +138,12 @@ def fdn(n_lines: int = 8, t60: float = 0.15, fs: int = FS, n_in: int = 1, n_out:
     """A full FDN: input gains -> loop(delays; feedback: matrix, attenuation) -> output gains, plus a direct path.
 
     The loop is a FLAMO Recursion with the delay lines as feedforward and
-    matrix + per-line attenuation (gains for t60, optionally followed by a
-    lowpass biquad per line) as feedback.
+    matrix + per-line attenuation (gains for t60, followed by ``attenuation``: a lowpass biquad per line
+    ("biquad"), an octave-band graphic equaliser per line sloping from 0 to -3 dB ("geq": FLAMO's parallelGEQ, 10
+    sections), or nothing ("none")) as feedback.
     """
+    if attenuation not in ("biquad", "geq", "none"):
+        raise ValueError(f"fdn: attenuation is 'biquad', 'geq' or 'none', not {attenuation!r}")
     samples = delays if delays is not None else coprime_delays(n_lines)
     lines = dsp.parallelDelay(size=(n_lines,), max_len=max(samples) + 1, isint=isint, fs=fs, **CPU)
     set_delays_samples(lines, samples, fs)
@@ -157,6 +160,11 @@ def fdn(n_lines: int = 8, t60: float = 0.15, fs: int = FS, n_in: int = 1, n_out:
             lowpass.param[:, 0, :] = torch.linspace(0.35, 0.6, n_lines)  # cutoff / Nyquist
             lowpass.param[:, 1, :] = 1.0  # 0 dB
         feedback.append(lowpass)
+    elif attenuation == "geq":
+        geq = dsp.parallelGEQ(size=(n_lines,), octave_interval=1, fs=fs, **CPU)
+        gains_db = torch.linspace(0.0, -3.0, geq.param.shape[0]).unsqueeze(1).expand(-1, n_lines)
+        geq.assign_value(10 ** (gains_db / 20))
+        feedback.append(geq)
     loop = system.Recursion(lines, system.Series(*feedback))
     b = dsp.Gain(size=(n_lines, n_in), **CPU)
     c = dsp.Gain(size=(n_out, n_lines), **CPU)

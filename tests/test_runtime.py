@@ -76,6 +76,7 @@ ZOO = {
                            12000, 1 << 16),
     "fdn-16-hadamard": (lambda: fdn(16, t60=0.1, n_in=1, n_out=1, attenuation="none", matrix="hadamard", direct=False),
                         12000, 1 << 16),
+    "fdn-16-geq": (lambda: fdn(16, t60=0.5, n_in=1, n_out=2, attenuation="geq", direct=True), 24000, 1 << 18),
     "fdn-8-two-in-two-out": (lambda: fdn(8, t60=0.1, n_in=2, n_out=2, attenuation="biquad", direct=True), 12000, 1 << 16),
     "nested-loops": (_nested_loops, 8192, 1 << 16),
     "loop-with-its-delay-in-the-feedback-path": (_loop_with_delay_in_feedback, 8192, 1 << 16),

@@ -119,12 +119,22 @@ public:
     void reset() { std::fill(data.begin(), data.end(), R(0)); }
     void write(Sig<R> in, int channels, int n)
     {
+        const size_t at = w & mask, first = std::min(size_t(n), size - at);  // up to the ring's end, then from its start
         for (int c = 0; c < channels; ++c) {
             R* ring = data.data() + size_t(c) * size;
             const R* x = in.ch(c);
-            for (int t = 0; t < n; ++t) ring[(w + size_t(t)) & mask] = x[t];
+            std::copy(x, x + first, ring + at);
+            std::copy(x + first, x + n, ring);
         }
         w += size_t(n);
+    }
+    // n samples from `from` (a position in the stream) on, into out
+    void read(int c, size_t from, int n, R* out) const
+    {
+        const R* ring = data.data() + size_t(c) * size;
+        const size_t at = from & mask, first = std::min(size_t(n), size - at);
+        std::copy(ring + at, ring + at + first, out);
+        std::copy(ring, ring + (size_t(n) - first), out + first);
     }
     const R* ring(int c) const { return data.data() + size_t(c) * size; }
     size_t size = 0, mask = 0, w = 0;
@@ -275,7 +285,7 @@ private:
             const size_t mask = this->history.mask;
             R* target = this->plan.diagonal ? out : this->work.data();  // else summed into out below
             if (taps == 1) {
-                for (int t = 0; t < n; ++t) target[t] = ring[(origin + size_t(t) - base) & mask];
+                this->history.read(this->routes[p].in, origin - base, n, target);
             } else {
                 for (int t = 0; t < n; ++t) {
                     R acc = 0;
@@ -344,12 +354,11 @@ private:
         const bool decay = run.rt60 && this->plan.inLoop;
         const R* v = run.v + this->plan.offset;
         for (size_t p = 0; p < this->routes.size(); ++p, v += K) {
-            const R* ring = this->history.ring(this->routes[p].in);
             R* out = y.ch(this->routes[p].out);
             for (int k = 0; k < K; ++k) {
                 const R h = v[k];
                 if (h == R(0)) continue;
-                for (int t = 0; t < n; ++t) this->work[size_t(t)] = ring[(origin + size_t(t) - size_t(k)) & this->history.mask];
+                this->history.read(this->routes[p].in, origin - size_t(k), n, this->work.data());
                 if (decay && k > 0) this->decay_.apply(size_t(k), this->work.data(), n, run.smoothPole);
                 for (int t = 0; t < n; ++t) out[t] += this->work[size_t(t)] * h;
             }
@@ -465,6 +474,7 @@ private:
         R* __restrict ic2 = st + size_t(P);
         for (int t = 0; t < n; ++t) {
             R* __restrict x = frames + size_t(t) * size_t(P);
+#pragma GCC ivdep
             for (int p = 0; p < P; ++p) {
                 const R v0 = x[p], v3 = v0 - ic2[p], v1 = a1[p] * ic1[p] + a2[p] * v3, v2 = ic2[p] + g[p] * v1;
                 x[p] = c0[p] * v0 + c1[p] * v1 + c2[p] * v2;
