@@ -116,7 +116,8 @@ def test_the_emitter_runs_only_when_a_publish_is_due(tmp_path):
 def test_default_emitter_is_the_runtime_document(tmp_path):
     model = fdn(4, t60=0.05, direct=False, n_out=1)
     controls = {"dry_wet": True, "rt60": True}
-    live = HotReload(FS, name="live", controls=controls, path=tmp_path / "m.json", min_interval_s=0)
+    live = HotReload(FS, name="live", controls=controls, path=tmp_path / "m.json", min_interval_s=0,
+                     trained_every_s=0)  # the trained T60 measured at every step, as the full path does
     assert live.update(model)
     want = runtime_document(adac.flamo_to_json(model, FS, name="live"), controls)
     assert json.loads(published(live.path)) == json.loads(json.dumps(want))
@@ -233,6 +234,8 @@ def test_bad_settings():
         HotReload(FS, every_n_steps=0)
     with pytest.raises(AdacError):
         HotReload(FS, min_interval_s=-1)
+    with pytest.raises(AdacError):
+        HotReload(FS, trained_every_s=float("nan"))
     with pytest.raises(AdacError):
         build_host(targets=("gui",))
 
@@ -562,7 +565,7 @@ def test_a_flamo_model_through_the_publisher(host_binary, tmp_path):
     it moved is the rt60 control's new default (never set, so it plays)."""
     model = fdn(4, t60=0.05, direct=False, n_out=1)
     live = HotReload(FS, name="live", controls={"dry_wet": True, "rt60": True}, path=tmp_path / "live.json",
-                     min_interval_s=0)
+                     min_interval_s=0, trained_every_s=0)
     assert live.update(model, step=1)
     h = Host(host_binary, live.path)
     try:
