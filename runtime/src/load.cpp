@@ -57,6 +57,7 @@ void checkLoops(const PlanNode& node, const std::vector<int>& latency)
 void checkFloatRange(const PlanNode& node, const std::vector<double>& values)
 {
     for (const PlanNode& c : node.children) checkFloatRange(c, values);
+    if (!node.children.empty()) return;  // a container's range is its children's values, checked just above
     for (size_t i = node.offset; i < node.offset + node.count; ++i)
         if (std::abs(values[i]) > double(std::numeric_limits<float>::max())) {
             char number[32];
